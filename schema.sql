@@ -1,0 +1,164 @@
+-- casualty-tracker: the one source of the database schema.
+-- A new database is created from this file; service/db.py refuses a database whose
+-- user_version differs from SCHEMA_VERSION below (keep the two in step).
+PRAGMA user_version = 1;
+
+-- Who gave a number. Names match case-insensitively (name_key = casefolded name);
+-- the first spelling is kept in name.
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'unknown',
+    affiliation TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- One number one source gave on one date; the row always holds the latest version.
+-- family_key groups the figures that reconciliation compares together (every series
+-- field but location), so a run can re-read one family with one indexed query.
+CREATE TABLE figures (
+    id INTEGER PRIMARY KEY,
+    conflict TEXT NOT NULL,
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    category TEXT NOT NULL,
+    side TEXT,
+    location TEXT,
+    incident TEXT,
+    count INTEGER NOT NULL,
+    count_high INTEGER,
+    qualifier TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    reported_on TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    period_start TEXT,
+    quote TEXT,
+    url TEXT,
+    notes TEXT,
+    low INTEGER NOT NULL,
+    high INTEGER,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retracted')),
+    retraction_reason TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    family_key TEXT NOT NULL
+);
+CREATE INDEX figures_conflict ON figures (conflict, id);
+CREATE INDEX figures_source ON figures (source_id, id);
+CREATE INDEX figures_category ON figures (category, id);
+CREATE INDEX figures_side ON figures (side, id);
+CREATE INDEX figures_location ON figures (location, id);
+CREATE INDEX figures_incident ON figures (incident, id);
+CREATE INDEX figures_status ON figures (status, id);
+CREATE INDEX figures_reported_on ON figures (reported_on, id);
+CREATE INDEX figures_as_of ON figures (as_of, id);
+CREATE INDEX figures_family ON figures (family_key, status);
+
+-- Every version of every figure, the current one included: a JSON snapshot of the
+-- figure as it stood, so a correction never loses what was said before.
+CREATE TABLE figure_versions (
+    figure_id INTEGER NOT NULL REFERENCES figures(id),
+    version INTEGER NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('created', 'corrected', 'retracted')),
+    snapshot TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (figure_id, version)
+) WITHOUT ROWID;
+
+-- A source denying or contesting a figure.
+CREATE TABLE disputes (
+    id INTEGER PRIMARY KEY,
+    figure_id INTEGER NOT NULL REFERENCES figures(id),
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    reported_on TEXT NOT NULL,
+    quote TEXT,
+    url TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX disputes_figure ON disputes (figure_id, id);
+
+-- API tokens, stored only as SHA-256 hashes of high-entropy random tokens.
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('reader', 'editor', 'admin')),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+
+-- Families changed since the last successful reconciliation run. changed_seq lets a run
+-- clear only what it saw: a change that lands during the run stays dirty for the next.
+CREATE TABLE dirty_families (
+    family_key TEXT PRIMARY KEY,
+    changed_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE reconciliation_runs (
+    id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    trigger TEXT NOT NULL,
+    full INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    families_checked INTEGER NOT NULL DEFAULT 0,
+    figures_checked INTEGER NOT NULL DEFAULT 0,
+    flags_opened INTEGER NOT NULL DEFAULT 0,
+    flags_closed INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+
+-- One row: who may run reconciliation now. Taken atomically inside BEGIN IMMEDIATE,
+-- with an expiry so a crashed holder cannot block runs for ever.
+CREATE TABLE reconciliation_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT,
+    run_id INTEGER,
+    expires_at REAL NOT NULL DEFAULT 0
+);
+INSERT INTO reconciliation_lease (id, holder, run_id, expires_at) VALUES (1, NULL, NULL, 0);
+
+-- A flag's identity is (rule, flag_key): it keeps its id through every status.
+CREATE TABLE flags (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    flag_key TEXT NOT NULL,
+    family_key TEXT NOT NULL,
+    conflict TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+    figure_ids TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved', 'obsolete')),
+    note TEXT,
+    first_seen_run INTEGER NOT NULL REFERENCES reconciliation_runs(id),
+    last_seen_run INTEGER NOT NULL REFERENCES reconciliation_runs(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (rule, flag_key)
+);
+CREATE INDEX flags_family ON flags (family_key);
+CREATE INDEX flags_status ON flags (status, id);
+CREATE INDEX flags_conflict ON flags (conflict, id);
+
+-- Which figures a flag lists, for GET /flags?figure_id= and the report's open_flags.
+CREATE TABLE flag_figures (
+    figure_id INTEGER NOT NULL,
+    flag_id INTEGER NOT NULL REFERENCES flags(id),
+    PRIMARY KEY (figure_id, flag_id)
+) WITHOUT ROWID;
+CREATE INDEX flag_figures_flag ON flag_figures (flag_id);
+
+-- Idempotency-Key replay store: the first response to a keyed POST, returned again on retry.
+CREATE TABLE idempotency_keys (
+    key TEXT NOT NULL,
+    method_path TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    location TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (key, method_path)
+) WITHOUT ROWID;

@@ -1,0 +1,32 @@
+"""casualty-tracker: record, version and reconcile published casualty figures."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The application factory; starts no scheduler (the serving process does that)."""
+    from . import auth, db
+    from .api import figures, health, require_media_type, sources
+    from .errors import register_error_handlers
+    from .openapi import make_api
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+    )
+    app.json.sort_keys = False  # keep fields in the contract's order
+    db.connect(settings.db_path).close()  # create or check the schema before serving
+    app.teardown_appcontext(db.close_db)
+    app.before_request(auth.authorize)
+    app.before_request(require_media_type)
+    api = make_api(app)
+    for blueprint in (figures.blp, sources.blp, health.blp):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+    return app

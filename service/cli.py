@@ -1,0 +1,115 @@
+"""The `casualty-tracker` command (click, as Flask ships it).
+
+Every command that opens the database creates it from schema.sql when the file does not
+exist yet (db.connect does that), and reads --db, else CASUALTY_TRACKER_DB, else the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+import sqlite_utils
+
+from . import auth, db, seeds, store
+from .config import ConfigError, Settings
+from .schemas import ROLES
+
+
+def _settings(db_path: str | None, **overrides: object) -> Settings:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    if db_path is not None:
+        overrides["db_path"] = Path(db_path)
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _open(settings: Settings) -> sqlite_utils.Database:
+    try:
+        return db.connect(settings.db_path)
+    except db.SchemaVersionError as error:
+        raise click.ClickException(str(error)) from None
+    except sqlite3.DatabaseError as error:
+        raise click.ClickException(f"Cannot open {settings.db_path}: {error}") from None
+
+
+db_option = click.option("--db", "db_path", metavar="PATH",
+                         help="SQLite database file (default: $CASUALTY_TRACKER_DB or "
+                              "./data/casualty-tracker.db).")
+
+
+@click.group()
+def main() -> None:
+    """casualty-tracker: record, version and reconcile published casualty figures."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: $HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: $PORT or 8000).")
+@db_option
+def serve(host: str | None, port: int | None, db_path: str | None) -> None:
+    """Serve the API with waitress (a production WSGI server)."""
+    from .server import serve as run_server
+
+    settings = _settings(db_path, host=host, port=port)
+    _open(settings).close()
+    run_server(settings)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", required=True, help="Who or what the token is for.")
+@db_option
+def keys_create(role: str, name: str, db_path: str | None) -> None:
+    """Print a new token (only the token) on standard output; only its hash is stored."""
+    database = _open(_settings(db_path))
+    click.echo(auth.create_key(database, role, name))
+
+
+@keys.command("revoke")
+@click.option("--name", required=True, help="Revoke every live token with this name.")
+@db_option
+def keys_revoke(name: str, db_path: str | None) -> None:
+    """Revoke tokens by name; they are refused from the next request on."""
+    revoked = store.revoke_api_keys(_open(_settings(db_path)), name)
+    if not revoked:
+        raise click.ClickException(f"No live token is named {name!r}.")
+    click.echo(f"Revoked {revoked} token(s) named {name!r}.", err=True)
+
+
+@keys.command("list")
+@db_option
+def keys_list(db_path: str | None) -> None:
+    """List tokens (names, roles, dates; never the tokens themselves)."""
+    for key in store.list_api_keys(_open(_settings(db_path))):
+        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "live"
+        click.echo(f"{key['id']}\t{key['role']}\t{key['name']}\t{key['created_at']}\t{state}")
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True,
+              help="Load only into a database that holds no figures yet (./scripts/run).")
+@db_option
+def seed(if_empty: bool, db_path: str | None) -> None:
+    """Load seeds/ into the database; a second load adds nothing."""
+    database = _open(_settings(db_path))
+    if if_empty and store.count_figures(database):
+        click.echo("The database already holds figures; seeds not loaded.")
+        return
+    result = seeds.load_seeds(database)
+    click.echo(f"Seeds loaded: {result.figures_added} figures and "
+               f"{result.disputes_added} disputes added.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Settings from the environment: one dataclass, every default in one place.
+
+A bad value stops the service at start-up with a message naming the variable, rather than
+surfacing later as a confusing failure in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DB_PATH = "./data/casualty-tracker.db"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = Path(DEFAULT_DB_PATH)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    reconcile_seconds: int = 300
+    public_read: bool = True
+    max_body_mb: int = 16
+    threads: int = 8
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            db_path=Path(env.get("CASUALTY_TRACKER_DB") or DEFAULT_DB_PATH),
+            host=env.get("HOST") or cls.host,
+            port=_int(env, "PORT", cls.port, minimum=1, maximum=65535),
+            reconcile_seconds=_int(env, "CASUALTY_TRACKER_RECONCILE_SECONDS",
+                                   cls.reconcile_seconds, minimum=0),
+            public_read=_flag(env, "CASUALTY_TRACKER_PUBLIC_READ", cls.public_read),
+            max_body_mb=_int(env, "CASUALTY_TRACKER_MAX_BODY_MB", cls.max_body_mb, minimum=1),
+            threads=_int(env, "CASUALTY_TRACKER_THREADS", cls.threads, minimum=1, maximum=64),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int,
+         maximum: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name} must be at least {minimum}{upper}, not {value}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")

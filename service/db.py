@@ -1,0 +1,103 @@
+"""Opening the database: schema from schema.sql, WAL, foreign keys, and the write transaction.
+
+Every write goes through `write_transaction`, which starts with BEGIN IMMEDIATE: a deferred
+transaction that later upgrades to a write gets SQLITE_BUSY at once, whatever the busy
+timeout, and that is how "database is locked" escapes to users under concurrent load.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+from flask import current_app, g
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was made by another version of the service (or is not ours)."""
+
+
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating from schema.sql if new) the database at `path`, ready for use."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _create_schema_if_empty(db)
+        db.enable_wal()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _check_version(db, path)
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def _create_schema_if_empty(db: sqlite_utils.Database) -> None:
+    """Apply schema.sql to an empty database; two processes racing here create it once."""
+    with write_transaction(db):
+        empty = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        if empty:
+            for statement in _statements(SCHEMA_PATH.read_text(encoding="utf-8")):
+                db.conn.execute(statement)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split schema.sql into statements (it has no semicolons inside literals or triggers)."""
+    buffer: list[str] = []
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        buffer.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(buffer).strip()
+            buffer = []
+            if sqlite3.complete_statement(statement):
+                yield statement
+    if "".join(buffer).strip():
+        raise ValueError("schema.sql ends with an unterminated statement")
+
+
+def _check_version(db: sqlite_utils.Database, path: Path) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {version}, but this casualty-tracker needs version "
+            f"{SCHEMA_VERSION}. Point CASUALTY_TRACKER_DB at a casualty-tracker database "
+            "made by this version, or at a new file to start afresh."
+        )
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: all or nothing."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+
+
+def get_db() -> sqlite_utils.Database:
+    """The request's connection, opened on first use and closed when the request ends."""
+    if "db" not in g:
+        g.db = connect(current_app.config["SETTINGS"].db_path)
+    return g.db
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

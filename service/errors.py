@@ -1,0 +1,122 @@
+"""One builder for every error body: application/problem+json (RFC 9457), API §3.
+
+Flask's own 404/405, webargs' validation errors, our domain exceptions and anything
+unexpected all leave through `problem()`, so a client parses one shape everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from flask import Flask, Response, json
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from .store import Conflict, Invalid, NotFound
+
+PROBLEM_TYPE = "urn:casualty-tracker:problem:"
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, title: str, detail: str, *, errors: Any = None,
+            headers: dict[str, str] | None = None, kind: str | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + (kind or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+def validation_problem(errors: Any, detail: str | None = None) -> Response:
+    errors = _string_keys(errors)
+    return problem(422, "Validation failed", detail or _summary(errors), errors=errors,
+                   kind="validation")
+
+
+def _string_keys(errors: Any) -> Any:
+    """JSON object keys are strings: batch item indexes become "0", "1", ..."""
+    if isinstance(errors, dict):
+        return {str(key): _string_keys(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_string_keys(value) for value in errors]
+    return errors
+
+
+def _summary(errors: Any) -> str:
+    """'Invalid: count, reported_on.' — the fields at fault, for people reading logs."""
+    if isinstance(errors, dict) and errors:
+        names = ", ".join(list(errors)[:10])
+        more = "" if len(errors) <= 10 else f" and {len(errors) - 10} more"
+        return f"Invalid: {names}{more}."
+    return "The request is not valid."
+
+
+def unwrap_webargs(messages: Any) -> Any:
+    """webargs keys errors by location ({"json": {...}}); clients want the fields."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (location, inner), = messages.items()
+        if location in ("json", "query", "querystring", "form", "headers"):
+            messages = inner
+    if isinstance(messages, dict) and isinstance(messages.get("figures"), dict) \
+            and all(isinstance(key, int) for key in messages["figures"]):
+        # a batch: errors by item index, then field (API §3)
+        return messages["figures"]
+    return messages
+
+
+def http_problem(error: HTTPException) -> Response:
+    data = getattr(error, "data", None) or {}
+    code = error.code or 500
+    if code == 422 and "messages" in data:
+        return validation_problem(unwrap_webargs(data["messages"]))
+    if code == 400 and "messages" in data:
+        return problem(400, "Malformed request body",
+                       "The body is not valid JSON in UTF-8.", kind="malformed-body")
+    headers = dict(data.get("headers") or {})
+    if code == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    detail = data.get("message") or error.description or error.name
+    return problem(code, error.name, detail, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, http_problem)
+
+    @app.errorhandler(ValidationError)
+    def _validation(error: ValidationError) -> Response:
+        return validation_problem(error.messages)
+
+    @app.errorhandler(NotFound)
+    def _not_found(error: NotFound) -> Response:
+        return problem(404, "Not Found", str(error))
+
+    @app.errorhandler(Invalid)
+    def _invalid(error: Invalid) -> Response:
+        return validation_problem({error.field: [str(error)]})
+
+    @app.errorhandler(Conflict)
+    def _conflict(error: Conflict) -> Response:
+        return problem(409, "Conflict", str(error))
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _busy(error: sqlite3.OperationalError) -> Response:
+        if "locked" not in str(error) and "busy" not in str(error):
+            return _unexpected(error)
+        log.warning("database busy: %s", error)
+        return problem(503, "Service Unavailable",
+                       "The database is busy; nothing was changed. Try again shortly.",
+                       headers={"Retry-After": "1"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unexpected error")
+        return problem(500, "Internal Server Error",
+                       "Something went wrong on our side; nothing was changed.")

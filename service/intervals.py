@@ -1,0 +1,40 @@
+"""The interval [low, high] that a figure asserts, from its qualifier and count (API §4).
+
+Pure integer arithmetic: "about 95" must give [85, 105] on every machine, and floats would
+round 95 * 1.1 = 104.50000000000001 up to 105 only by luck.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+ABOUT_TOLERANCE = Fraction(1, 10)
+QUALIFIERS = ("exact", "about", "nearly", "at_least", "more_than", "at_most", "fewer_than")
+
+
+def _floor(value: Fraction) -> int:
+    return value.numerator // value.denominator
+
+
+def _ceil(value: Fraction) -> int:
+    return -(-value.numerator // value.denominator)
+
+
+def interval(qualifier: str, count: int, count_high: int | None = None,
+             tolerance: Fraction = ABOUT_TOLERANCE) -> tuple[int, int | None]:
+    """Return (low, high) for a stated number; high None means unbounded above."""
+    if qualifier == "exact":
+        return count, count if count_high is None else count_high
+    if qualifier == "about":
+        return _floor(count * (1 - tolerance)), _ceil(count * (1 + tolerance))
+    if qualifier == "nearly":
+        return _floor(count * (1 - tolerance)), count
+    if qualifier == "at_least":
+        return count, None
+    if qualifier == "more_than":
+        return count + 1, None
+    if qualifier == "at_most":
+        return 0, count
+    if qualifier == "fewer_than":
+        return 0, max(count - 1, 0)
+    raise ValueError(f"unknown qualifier {qualifier!r}")

@@ -1,0 +1,375 @@
+"""marshmallow schemas: every request body and query string, and every response.
+
+Types are strict on purpose (API §3): "200" and true are not counts, 2.0 is not a count,
+"20201004" is not a date, and text holding NUL is refused. People publish these numbers,
+so the service refuses what it would otherwise have to guess at.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from .intervals import QUALIFIERS
+
+MAX_COUNT = 1_000_000_000
+SHORT_TEXT = 200
+LONG_TEXT = 2_000
+MAX_BATCH = 10_000
+MAX_PAGE = 1_000
+CATEGORIES = ("military", "civilian", "killed", "injured", "missing", "historical", "damage")
+SOURCE_KINDS = ("government", "military", "official", "ngo", "un", "media", "independent",
+                "individual", "unknown")
+ROLES = ("reader", "editor", "admin")
+FIGURE_STATUSES = ("active", "retracted", "all")
+FLAG_STATUSES = ("open", "acknowledged", "resolved", "obsolete")
+RULES = ("disagreement", "decrease", "duplicate", "part_exceeds_whole", "disputed")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+# --- fields ----------------------------------------------------------------------------
+
+class StrictInteger(fields.Integer):
+    """An integer that must arrive as a JSON number: no strings, no booleans, no 2.0."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Text(fields.String):
+    """A string without NUL characters, of bounded length.
+
+    `strip` trims surrounding white space (names, places, units), so "Ganja " and "Ganja"
+    are not two places; `min_length` 1 then refuses an empty name instead of storing "".
+    """
+
+    def __init__(self, max_length: int, *, min_length: int = 0, strip: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.strip = strip
+        self.min_length = min_length
+        self.max_length = max_length
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Text may not contain NUL characters.")
+        if self.strip:
+            text = text.strip()
+        if len(text) < self.min_length:
+            raise ValidationError("May not be empty." if self.min_length == 1
+                                  else f"Must be at least {self.min_length} characters.")
+        if len(text) > self.max_length:
+            raise ValidationError(f"Must be at most {self.max_length:,} characters "
+                                  f"(got {len(text):,}).")
+        return text
+
+
+def Name(**kwargs: Any) -> Text:  # noqa: N802 - reads as a field type in schema bodies
+    """A short, trimmed, non-empty text: a source, side, place, unit or incident."""
+    return Text(SHORT_TEXT, min_length=1, strip=True, **kwargs)
+
+
+def LongText(**kwargs: Any) -> Text:  # noqa: N802
+    return Text(LONG_TEXT, **kwargs)
+
+
+class IsoDate(fields.Field):
+    """A calendar date written exactly YYYY-MM-DD, kept as that string.
+
+    Dates stay ISO strings inside the service: they sort correctly as text, and SQLite
+    and JSON hold them without conversion.
+    """
+
+    default_error_messages = {"invalid": "Not a valid date; use YYYY-MM-DD."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        return value
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return value
+
+
+class HttpUrl(Text):
+    """An absolute http(s) URL with a host; anything else (javascript:, relative) is refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(LONG_TEXT, min_length=1, strip=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError:
+            host = None
+            parts = None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not host \
+                or any(ch.isspace() for ch in text):
+            raise ValidationError("Must be an absolute http or https URL with a host.")
+        return text
+
+
+def Enum(choices: tuple[str, ...], **kwargs: Any) -> fields.String:  # noqa: N802
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def Count(**kwargs: Any) -> StrictInteger:  # noqa: N802
+    return StrictInteger(validate=validate.Range(min=0, max=MAX_COUNT), **kwargs)
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error (API §3): a typo must not silently drop data."""
+
+    class Meta:
+        unknown = RAISE
+
+
+# --- figures ---------------------------------------------------------------------------
+
+def figure_rule_errors(figure: dict[str, Any]) -> dict[str, list[str]]:
+    """The rules of §4 that tie one field to another, on a whole (merged) figure."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    today = utc_today().isoformat()
+    reported_on, as_of = figure.get("reported_on"), figure.get("as_of")
+    as_of = as_of or reported_on
+    if reported_on and reported_on > today:
+        add("reported_on", f"May not be in the future (today is {today} UTC).")
+    if reported_on and as_of and as_of > reported_on:
+        add("as_of", "May not be after reported_on: a figure cannot count past the day "
+                     "it was given.")
+    if figure.get("period_start") and as_of and figure["period_start"] > as_of:
+        add("period_start", "May not be after as_of.")
+    count_high = figure.get("count_high")
+    if count_high is not None:
+        if figure.get("qualifier", "exact") != "exact":
+            add("count_high", "A range (count_high) goes only with qualifier 'exact'.")
+        if figure.get("count") is not None and count_high < figure["count"]:
+            add("count_high", "Must be at least count.")
+    if figure.get("category") == "damage" and figure.get("unit", "people") == "people":
+        add("unit", "A damage figure must name what was damaged (e.g. 'buildings'), "
+                    "not 'people'.")
+    return errors
+
+
+
+def _figure_fields(required: bool) -> dict[str, fields.Field]:
+    """Field definitions; on create the required ones are required, on PATCH none is."""
+    return {
+        "conflict": fields.String(required=required, validate=validate.Regexp(
+            SLUG, error="Must be a slug: lowercase letters, digits and hyphens, "
+                        "starting with a letter or digit, at most 100 characters.")),
+        "source": Name(required=required),
+        "category": Enum(CATEGORIES, required=required),
+        "side": Name(allow_none=True),
+        "location": Name(allow_none=True),
+        "incident": Name(allow_none=True),
+        "count": Count(required=required),
+        "count_high": Count(allow_none=True),
+        "qualifier": Enum(QUALIFIERS),
+        "unit": Name(),
+        "reported_on": IsoDate(required=required),
+        "as_of": IsoDate(allow_none=True),
+        "period_start": IsoDate(allow_none=True),
+        "quote": LongText(allow_none=True),
+        "url": HttpUrl(allow_none=True),
+        "notes": LongText(allow_none=True),
+    }
+
+
+FIGURE_DEFAULTS = {"side": None, "location": None, "incident": None, "count_high": None,
+                   "qualifier": "exact", "unit": "people", "as_of": None,
+                   "period_start": None, "quote": None, "url": None, "notes": None}
+
+
+class FigureIn(StrictSchema.from_dict(_figure_fields(required=True))):  # type: ignore[misc]
+    """A new figure (POST /figures, a batch item, a CSV row, a seed)."""
+
+    @validates_schema
+    def check_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = figure_rule_errors(data)
+        if errors:
+            raise ValidationError(errors)
+
+
+def complete_figure(data: dict[str, Any]) -> dict[str, Any]:
+    """A validated new figure with every optional field filled in (as_of defaults to
+    reported_on)."""
+    figure = FIGURE_DEFAULTS | data
+    figure["as_of"] = figure["as_of"] or figure["reported_on"]
+    return figure
+
+
+class FigurePatch(StrictSchema.from_dict(_figure_fields(required=False))):  # type: ignore[misc]
+    """A correction: any figure field; cross-field rules are checked on the merged figure."""
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to correct.")
+
+
+class FigureBatchIn(StrictSchema):
+    figures = fields.List(fields.Nested(FigureIn), required=True,
+                          validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class RetractIn(StrictSchema):
+    reason = Text(LONG_TEXT, min_length=1, strip=True, required=True)
+
+
+class DisputeIn(StrictSchema):
+    source = Name(required=True)
+    reported_on = IsoDate(required=True)
+    quote = LongText(allow_none=True)
+    url = HttpUrl(allow_none=True)
+
+    @validates_schema
+    def not_in_future(self, data: dict[str, Any], **kwargs: Any) -> None:
+        today = utc_today().isoformat()
+        if data.get("reported_on", "") > today:
+            raise ValidationError({"reported_on": [
+                f"May not be in the future (today is {today} UTC)."]})
+
+
+class PageQuery(StrictSchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = Text(200, load_default=None)
+
+
+class FigureQuery(PageQuery):
+    conflict = Text(SHORT_TEXT)
+    source = Text(SHORT_TEXT, strip=True)
+    category = Enum(CATEGORIES)
+    side = Text(SHORT_TEXT, strip=True)
+    location = Text(SHORT_TEXT, strip=True)
+    incident = Text(SHORT_TEXT, strip=True)
+    status = Enum(FIGURE_STATUSES, load_default="active")
+    reported_from = IsoDate()
+    reported_to = IsoDate()
+    as_of_from = IsoDate()
+    as_of_to = IsoDate()
+
+
+class FigureOut(Schema):
+    id = fields.Integer()
+    conflict = fields.String()
+    source = fields.String()
+    source_id = fields.Integer()
+    category = fields.String()
+    side = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    incident = fields.String(allow_none=True)
+    count = fields.Integer()
+    count_high = fields.Integer(allow_none=True)
+    qualifier = fields.String()
+    unit = fields.String()
+    reported_on = fields.String()
+    as_of = fields.String()
+    period_start = fields.String(allow_none=True)
+    quote = fields.String(allow_none=True)
+    url = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+    low = fields.Integer()
+    high = fields.Integer(allow_none=True)
+    status = fields.String()
+    retraction_reason = fields.String(allow_none=True)
+    version = fields.Integer()
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class FigureVersionOut(FigureOut):
+    change = fields.String(metadata={"description": "created, corrected or retracted"})
+    recorded_at = fields.String()
+
+
+class IdsOut(Schema):
+    ids = fields.List(fields.Integer())
+
+
+class DisputeOut(Schema):
+    id = fields.Integer()
+    figure_id = fields.Integer()
+    source = fields.String()
+    source_id = fields.Integer()
+    reported_on = fields.String()
+    quote = fields.String(allow_none=True)
+    url = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+# --- sources ---------------------------------------------------------------------------
+
+class SourcePatch(StrictSchema):
+    kind = Enum(SOURCE_KINDS)
+    affiliation = Name(allow_none=True)
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give kind and/or affiliation.")
+
+
+class SourceQuery(PageQuery):
+    name = Text(SHORT_TEXT, strip=True)
+    kind = Enum(SOURCE_KINDS)
+
+
+class SourceOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    affiliation = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+# --- pages and service -----------------------------------------------------------------
+
+def page_of(item_schema: type[Schema]) -> type[Schema]:
+    """The list envelope of §3: {"items": [...], "next_cursor": "..." or null}."""
+    return Schema.from_dict(
+        {"items": fields.List(fields.Nested(item_schema)),
+         "next_cursor": fields.String(allow_none=True)},
+        name=f"{item_schema.__name__.removesuffix('Out')}Page",
+    )
+
+
+class HealthOut(Schema):
+    status = fields.String()
+    database = fields.String()
+    scheduler = fields.String()
+    last_run = fields.Dict(allow_none=True)
