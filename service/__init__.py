@@ -10,9 +10,10 @@ from .config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """The application factory; starts no scheduler (the serving process does that)."""
     from . import auth, db
-    from .api import figures, health, require_media_type, sources
+    from .api import figures, flags, health, reconciliation, require_media_type, sources
     from .errors import register_error_handlers
     from .openapi import make_api
+    from .reconcile.schedule import RunLauncher
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -22,11 +23,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False  # keep fields in the contract's order
     db.connect(settings.db_path).close()  # create or check the schema before serving
+    app.extensions["casualty_tracker_runs"] = RunLauncher(settings.db_path)
     app.teardown_appcontext(db.close_db)
     app.before_request(auth.authorize)
     app.before_request(require_media_type)
     api = make_api(app)
-    for blueprint in (figures.blp, sources.blp, health.blp):
+    for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, health.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

@@ -15,6 +15,7 @@ import click
 import sqlite_utils
 
 from . import auth, db, seeds, store
+from .reconcile import run
 from .config import ConfigError, Settings
 from .schemas import ROLES
 
@@ -109,6 +110,25 @@ def seed(if_empty: bool, db_path: str | None) -> None:
     result = seeds.load_seeds(database)
     click.echo(f"Seeds loaded: {result.figures_added} figures and "
                f"{result.disputes_added} disputes added.")
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Re-check every family, not only changed ones.")
+@db_option
+def reconcile(full: bool, db_path: str | None) -> None:
+    """Run one reconciliation now and print a summary by rule."""
+    database = _open(_settings(db_path))
+    queued = store.create_run(database, "cli", full)
+    finished = run.execute(database, queued["id"], full=full)
+    click.echo(f"Run {finished['id']} {finished['status']}"
+               f"{' (full)' if full else ''}: {finished['families_checked']} families, "
+               f"{finished['figures_checked']} figures checked; "
+               f"{finished['flags_opened']} flags opened, {finished['flags_closed']} closed.")
+    for rule, statuses in store.flag_summary(database).items():
+        counts = ", ".join(f"{count} {status}" for status, count in statuses.items())
+        click.echo(f"  {rule}: {counts}")
+    if finished["status"] != "succeeded":
+        raise click.ClickException(f"The run failed: {finished['error']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,7 @@ FIGURE_STATUSES = ("active", "retracted", "all")
 FLAG_STATUSES = ("open", "acknowledged", "resolved", "obsolete")
 RULES = ("disagreement", "decrease", "duplicate", "part_exceeds_whole", "disputed")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}\Z")  # \Z: validate.Regexp only anchors the start
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -76,6 +76,12 @@ class Text(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise ValidationError("Text may not contain NUL characters.")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in the JSON)
+                raise ValidationError("Text must be valid Unicode (no lone surrogates).") \
+                    from None
         if self.strip:
             text = text.strip()
         if len(text) < self.min_length:
@@ -368,8 +374,114 @@ def page_of(item_schema: type[Schema]) -> type[Schema]:
     )
 
 
+
+
+# --- reconciliation --------------------------------------------------------------------
+
+class RunIn(StrictSchema):
+    full = fields.Boolean(load_default=False, metadata={
+        "description": "Re-check every family, not only those changed since the last run."})
+
+
+class RunQuery(PageQuery):
+    status = Enum(RUN_STATUSES)
+
+
+class RunOut(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"enum": list(RUN_STATUSES)})
+    trigger = fields.String(metadata={"description": "api, schedule or cli"})
+    full = fields.Boolean()
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    families_checked = fields.Integer()
+    figures_checked = fields.Integer()
+    flags_opened = fields.Integer()
+    flags_closed = fields.Integer()
+    error = fields.String(allow_none=True)
+
+
+class FlagQuery(PageQuery):
+    status = Enum(FLAG_STATUSES)
+    rule = Enum(RULES)
+    conflict = Text(SHORT_TEXT)
+    figure_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class FlagPatch(StrictSchema):
+    status = Enum(("acknowledged", "resolved"))
+    note = Text(LONG_TEXT, allow_none=True)
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give status and/or note.")
+
+
+class FlagOut(Schema):
+    id = fields.Integer()
+    rule = fields.String(metadata={"enum": list(RULES)})
+    severity = fields.String(metadata={"enum": ["low", "medium", "high"]})
+    conflict = fields.String()
+    figure_ids = fields.List(fields.Integer())
+    explanation = fields.String()
+    status = fields.String(metadata={"enum": list(FLAG_STATUSES)})
+    note = fields.String(allow_none=True)
+    first_seen_run = fields.Integer()
+    last_seen_run = fields.Integer()
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class ReportQuery(StrictSchema):
+    conflict = Text(SHORT_TEXT, required=True)
+
+
+class ReportSourceOut(Schema):
+    source = fields.String()
+    source_id = fields.Integer()
+    affiliation = fields.String(allow_none=True)
+    figure_id = fields.Integer()
+    count = fields.Integer()
+    qualifier = fields.String()
+    low = fields.Integer()
+    high = fields.Integer(allow_none=True)
+    as_of = fields.String()
+
+
+class ReportSeriesOut(Schema):
+    conflict = fields.String()
+    category = fields.String()
+    side = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    incident = fields.String(allow_none=True)
+    unit = fields.String()
+    period_start = fields.String(allow_none=True)
+    cumulative = fields.Boolean()
+    as_of = fields.String()
+    figure_count = fields.Integer()
+    sources = fields.List(fields.Nested(ReportSourceOut))
+    low = fields.Integer()
+    high = fields.Integer(allow_none=True)
+    best = fields.Raw(metadata={"type": "number",
+                                "description": "median count of the current figures"})
+    independent_best = fields.Raw(allow_none=True, metadata={
+        "type": "number", "description": "median count of the unaffiliated sources' latest "
+                                         "figures"})
+    open_flags = fields.Integer()
+    grade = fields.String(metadata={"enum": ["contested", "single_source", "corroborated"]})
+
+
+class ReportOut(Schema):
+    conflict = fields.String()
+    generated_at = fields.String()
+    last_run = fields.Nested(RunOut, allow_none=True)
+    series = fields.List(fields.Nested(ReportSeriesOut))
+
+
 class HealthOut(Schema):
     status = fields.String()
     database = fields.String()
-    scheduler = fields.String()
-    last_run = fields.Dict(allow_none=True)
+    scheduler = fields.String(metadata={"enum": ["running", "off"]})
+    last_run = fields.Nested(RunOut, allow_none=True)

@@ -1,4 +1,4 @@
-"""The serving process: waitress in front of the app, and (later) the reconciliation schedule.
+"""The serving process: waitress in front of the app, and the reconciliation schedule.
 
 Kept apart from create_app so tests and CLI commands never start a server or a scheduler.
 """
@@ -11,14 +11,24 @@ import waitress
 
 from . import create_app
 from .config import Settings
+from .reconcile.schedule import start_scheduler
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger(__name__)
     app = create_app(settings)
-    logging.getLogger(__name__).info("casualty-tracker serving on http://%s:%s (database %s)",
-                                     settings.host, settings.port, settings.db_path)
-    waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-                   max_request_body_size=settings.max_body_bytes + 1024 * 1024,
-                   ident="casualty-tracker")
+    scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
+    app.extensions["casualty_tracker_scheduler"] = scheduler
+    log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",
+             settings.host, settings.port, settings.db_path,
+             f"every {settings.reconcile_seconds} s" if scheduler else "schedule off")
+    try:
+        waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
+                       max_request_body_size=settings.max_body_bytes + 1024 * 1024,
+                       ident="casualty-tracker")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        app.extensions["casualty_tracker_runs"].shutdown()

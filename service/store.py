@@ -10,6 +10,7 @@ write path, so it can never disagree with the figure it belongs to.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,8 @@ import sqlite_utils
 
 from .db import write_transaction
 from .intervals import interval
+from .reconcile.lifecycle import status_when_seen
+from .reconcile.rules import Finding
 
 FIGURE_INPUT_FIELDS = (
     "conflict", "source", "category", "side", "location", "incident", "count", "count_high",
@@ -375,3 +378,294 @@ def revoke_api_keys(db: sqlite_utils.Database, name: str) -> int:
 def list_api_keys(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query(
         "SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY id"))
+
+
+# --- reconciliation: runs and the lease ------------------------------------------------
+
+_RUN_COLUMNS = ("id, status, trigger, full, created_at, started_at, finished_at, "
+                "families_checked, figures_checked, flags_opened, flags_closed, error")
+
+
+def _run_row(row: Mapping[str, Any]) -> dict:
+    return dict(row) | {"full": bool(row["full"])}
+
+
+def create_run(db: sqlite_utils.Database, trigger: str, full: bool) -> dict:
+    with write_transaction(db):
+        run_id = db.execute(
+            "INSERT INTO reconciliation_runs (status, trigger, full, created_at)"
+            " VALUES ('queued', ?, ?, ?)", (trigger, int(full), utc_now()),
+        ).lastrowid
+    return get_run(db, run_id)
+
+
+def get_run(db: sqlite_utils.Database, run_id: int) -> dict:
+    rows = list(db.query(f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs WHERE id = ?",
+                         (run_id,)))
+    if not rows:
+        raise NotFound(f"There is no reconciliation run {run_id}.")
+    return _run_row(rows[0])
+
+
+def list_runs(db: sqlite_utils.Database, *, after_id: int, limit: int,
+              status: str | None = None) -> list[dict]:
+    where, params = "id > ?", [after_id]
+    if status is not None:
+        where += " AND status = ?"
+        params.append(status)
+    return [_run_row(row) for row in db.query(
+        f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs WHERE {where} ORDER BY id LIMIT ?",
+        [*params, limit])]
+
+
+def latest_run(db: sqlite_utils.Database) -> dict | None:
+    rows = list(db.query(
+        f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs ORDER BY id DESC LIMIT 1"))
+    return _run_row(rows[0]) if rows else None
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, status: str,
+               counts: Mapping[str, int], error: str | None = None) -> None:
+    with write_transaction(db):
+        db.execute(
+            "UPDATE reconciliation_runs SET status = ?, finished_at = ?, error = ?,"
+            " families_checked = ?, figures_checked = ?, flags_opened = ?, flags_closed = ?"
+            " WHERE id = ?",
+            (status, utc_now(), error, counts.get("families_checked", 0),
+             counts.get("figures_checked", 0), counts.get("flags_opened", 0),
+             counts.get("flags_closed", 0), run_id),
+        )
+
+
+def take_lease(db: sqlite_utils.Database, holder: str, run_id: int, now: float,
+               ttl: float) -> bool:
+    """Take the single run lease if it is free or expired, and mark the run running.
+
+    A lease left behind by a crashed holder expires; its run, still 'running', is marked
+    failed here so nobody waits on it.
+    """
+    with write_transaction(db):
+        current, current_run, expires_at = db.execute(
+            "SELECT holder, run_id, expires_at FROM reconciliation_lease WHERE id = 1",
+        ).fetchone()
+        if current is not None and expires_at > now:
+            return False
+        if current is not None and current_run is not None:
+            db.execute(
+                "UPDATE reconciliation_runs SET status = 'failed', finished_at = ?,"
+                " error = 'abandoned: the process running it stopped and its lease expired'"
+                " WHERE id = ? AND status IN ('queued', 'running')",
+                (utc_now(), current_run),
+            )
+        db.execute("UPDATE reconciliation_lease SET holder = ?, run_id = ?, expires_at = ?"
+                   " WHERE id = 1", (holder, run_id, now + ttl))
+        db.execute("UPDATE reconciliation_runs SET status = 'running', started_at = ?"
+                   " WHERE id = ?", (utc_now(), run_id))
+    return True
+
+
+def _hold_lease(db: sqlite_utils.Database, holder: str, now: float, ttl: float) -> None:
+    """Inside a write transaction: extend our lease, or fail if another holder took it."""
+    renewed = db.execute(
+        "UPDATE reconciliation_lease SET expires_at = ? WHERE id = 1 AND holder = ?"
+        " AND expires_at > ?", (now + ttl, holder, now),
+    ).rowcount
+    if not renewed:
+        raise LeaseLost("The reconciliation lease expired and may be held by another run.")
+
+
+def release_lease(db: sqlite_utils.Database, holder: str) -> None:
+    with write_transaction(db):
+        db.execute("UPDATE reconciliation_lease SET holder = NULL, run_id = NULL,"
+                   " expires_at = 0 WHERE id = 1 AND holder = ?", (holder,))
+
+
+class LeaseLost(RuntimeError):
+    """This run no longer holds the lease; it must stop writing."""
+
+
+# --- reconciliation: families and flags ------------------------------------------------
+
+def dirty_families(db: sqlite_utils.Database) -> dict[str, int]:
+    """family_key -> changed_seq for every family changed since the last run cleared it."""
+    return dict(db.execute("SELECT family_key, changed_seq FROM dirty_families").fetchall())
+
+
+def all_family_keys(db: sqlite_utils.Database) -> list[str]:
+    """Every family that has figures or flags (a full run re-checks them all)."""
+    return [row[0] for row in db.execute(
+        "SELECT family_key FROM figures UNION SELECT family_key FROM flags")]
+
+
+_FACT_SELECT = """
+    SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
+           f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
+           f.count_high, f.low, f.high, f.family_key
+    FROM figures f JOIN sources s ON s.id = f.source_id
+"""
+
+
+def family_facts(db: sqlite_utils.Database, family_keys: Sequence[str]
+                 ) -> tuple[list[tuple], list[tuple]]:
+    """(active figures, disputes of those figures) of the given families, as plain tuples.
+
+    Tuples, in _FACT_SELECT's column order, because a full run reads every figure and a
+    dict per row would double its memory.
+    """
+    marks = ", ".join("?" for _ in family_keys)
+    facts = db.execute(
+        f"{_FACT_SELECT} WHERE f.family_key IN ({marks}) AND f.status = 'active'",
+        list(family_keys)).fetchall()
+    disputes = db.execute(
+        "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
+        " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
+        f" WHERE f.family_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
+        list(family_keys)).fetchall()
+    return facts, disputes
+
+
+def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
+                  findings: Sequence[tuple[str, Finding]]) -> int:
+    """Upsert one batch of (family_key, finding) as flags; returns how many flags opened
+    (new, or open again).
+
+    Runs inside its own write transaction that first renews the lease, so a run that lost
+    its lease can never write a flag.
+    """
+    now_iso = utc_now()
+    opened = 0
+    with write_transaction(db):
+        _hold_lease(db, holder, time.time(), ttl)
+        for family, finding in findings:
+            ids = list(finding.figure_ids)
+            row = db.execute("SELECT id, status, figure_ids FROM flags WHERE rule = ? AND"
+                             " flag_key = ?", (finding.rule, finding.key)).fetchone()
+            old_ids = json.loads(row[2]) if row else None
+            status, is_opening = status_when_seen(row[1] if row else None, old_ids, ids)
+            opened += is_opening
+            values = (family, finding.conflict, finding.severity, json.dumps(ids),
+                      finding.explanation, status, run_id, now_iso)
+            if row is None:
+                flag_id = db.execute(
+                    "INSERT INTO flags (family_key, conflict, severity, figure_ids, explanation,"
+                    " status, last_seen_run, updated_at, rule, flag_key, first_seen_run,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, finding.rule, finding.key, run_id, now_iso)).lastrowid
+            else:
+                flag_id = row[0]
+                db.execute(
+                    "UPDATE flags SET family_key = ?, conflict = ?, severity = ?,"
+                    " figure_ids = ?, explanation = ?, status = ?, last_seen_run = ?,"
+                    " updated_at = ? WHERE id = ?", (*values, flag_id))
+            if old_ids != ids:
+                db.execute("DELETE FROM flag_figures WHERE flag_id = ?", (flag_id,))
+                db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
+                                    [(figure_id, flag_id) for figure_id in ids])
+    return opened
+
+
+def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
+                       family_keys: Sequence[str] | None,
+                       checked: Mapping[str, int]) -> int:
+    """End of a run: flags of the checked families that it did not see become obsolete,
+    and the dirty marks it saw are cleared, in one transaction.
+
+    `family_keys` None means every family (a full run). A family changed during the run has
+    a newer changed_seq than `checked` holds, so it stays dirty for the next run.
+    """
+    now_iso = utc_now()
+    with write_transaction(db):
+        _hold_lease(db, holder, time.time(), ttl)
+        scope = ""
+        if family_keys is not None:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_families"
+                       " (family_key TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM temp.checked_families")
+            db.conn.executemany("INSERT INTO temp.checked_families VALUES (?)",
+                                [(key,) for key in family_keys])
+            scope = " AND family_key IN (SELECT family_key FROM temp.checked_families)"
+        closed = db.execute(
+            "UPDATE flags SET status = 'obsolete', updated_at = ?"
+            f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}",
+            (now_iso, run_id)).rowcount
+        db.conn.executemany(
+            "DELETE FROM dirty_families WHERE family_key = ? AND changed_seq = ?",
+            list(checked.items()))
+    return closed
+
+
+_FLAG_COLUMNS = ("id, rule, severity, conflict, figure_ids, explanation, status, note,"
+                 " first_seen_run, last_seen_run, created_at, updated_at")
+
+
+def _flag_row(row: Mapping[str, Any]) -> dict:
+    return dict(row) | {"figure_ids": json.loads(row["figure_ids"])}
+
+
+def get_flag(db: sqlite_utils.Database, flag_id: int) -> dict:
+    rows = list(db.query(f"SELECT {_FLAG_COLUMNS} FROM flags WHERE id = ?", (flag_id,)))
+    if not rows:
+        raise NotFound(f"There is no flag {flag_id}.")
+    return _flag_row(rows[0])
+
+
+def list_flags(db: sqlite_utils.Database, filters: Mapping[str, Any], *, after_id: int,
+               limit: int) -> list[dict]:
+    where, params = ["id > ?"], [after_id]
+    for name in ("status", "rule", "conflict"):
+        if filters.get(name) is not None:
+            where.append(f"{name} = ?")
+            params.append(filters[name])
+    if filters.get("figure_id") is not None:
+        where.append("id IN (SELECT flag_id FROM flag_figures WHERE figure_id = ?)")
+        params.append(filters["figure_id"])
+    return [_flag_row(row) for row in db.query(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+        [*params, limit])]
+
+
+def update_flag(db: sqlite_utils.Database, flag_id: int, changes: Mapping[str, Any]) -> dict:
+    """People's judgement on a flag: acknowledged or resolved, with a note."""
+    with write_transaction(db):
+        current = get_flag(db, flag_id)
+        if "status" in changes and current["status"] == "obsolete":
+            raise Conflict(f"Flag {flag_id} is obsolete: its condition no longer holds, so "
+                           "there is nothing to acknowledge or resolve.")
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        db.execute(f"UPDATE flags SET {assignments}, updated_at = ? WHERE id = ?",
+                   (*changes.values(), utc_now(), flag_id))
+    return get_flag(db, flag_id)
+
+
+def flag_summary(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """rule -> status -> number of flags, for the CLI's summary."""
+    summary: dict[str, dict[str, int]] = {}
+    for rule, status, count in db.execute(
+            "SELECT rule, status, count(*) FROM flags GROUP BY rule, status ORDER BY rule, status"):
+        summary.setdefault(rule, {})[status] = count
+    return summary
+
+
+# --- reconciliation: the report --------------------------------------------------------
+
+def report_figures(db: sqlite_utils.Database, conflict: str) -> Iterable[dict]:
+    """The conflict's active figures with their source's affiliation, in series order."""
+    return db.query(
+        "SELECT f.id, f.conflict, f.category, f.side, f.location, f.incident, f.unit,"
+        " f.period_start, f.as_of, f.reported_on, f.count, f.qualifier, f.low, f.high,"
+        " f.source_id, s.name AS source, s.affiliation"
+        " FROM figures f JOIN sources s ON s.id = f.source_id"
+        " WHERE f.conflict = ? AND f.status = 'active'"
+        " ORDER BY f.category, f.side, f.location, f.incident, f.unit, f.period_start, f.id",
+        (conflict,))
+
+
+def flag_marks(db: sqlite_utils.Database, conflict: str) -> dict[int, list[tuple[int, str, str]]]:
+    """figure id -> [(flag id, rule, status)] for the conflict's open and acknowledged flags."""
+    marks: dict[int, list[tuple[int, str, str]]] = {}
+    for figure_id, flag_id, rule, status in db.execute(
+            "SELECT ff.figure_id, fl.id, fl.rule, fl.status FROM flags fl"
+            " JOIN flag_figures ff ON ff.flag_id = fl.id"
+            " WHERE fl.conflict = ? AND fl.status IN ('open', 'acknowledged')", (conflict,)):
+        marks.setdefault(figure_id, []).append((flag_id, rule, status))
+    return marks

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 
+from .. import store
 from ..db import get_db
 from ..schemas import HealthOut
 from . import PREFIX, Blueprint
@@ -16,11 +17,11 @@ blp = Blueprint("health", __name__, url_prefix=PREFIX, description="Service heal
 class Health(MethodView):
     @blp.response(200, HealthOut)
     def get(self) -> dict:
-        get_db().execute("SELECT 1").fetchone()
+        db = get_db()
         scheduler = current_app.extensions.get("casualty_tracker_scheduler")
         return {
             "status": "ok",
             "database": "ok",
             "scheduler": "running" if scheduler is not None and scheduler.running else "off",
-            "last_run": None,
+            "last_run": store.latest_run(db),
         }
