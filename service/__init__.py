@@ -10,7 +10,16 @@ from .config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """The application factory; starts no scheduler (the serving process does that)."""
     from . import auth, db
-    from .api import figures, flags, health, reconciliation, require_media_type, sources
+    from .api import (
+        exports,
+        figures,
+        flags,
+        health,
+        imports,
+        reconciliation,
+        require_media_type,
+        sources,
+    )
     from .errors import register_error_handlers
     from .openapi import make_api
     from .reconcile.schedule import RunLauncher
@@ -28,7 +37,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(auth.authorize)
     app.before_request(require_media_type)
     api = make_api(app)
-    for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, health.blp):
+    for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, exports.blp,
+                      imports.blp, health.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlite_utils
+from marshmallow import ValidationError
 
-from . import auth, db, seeds, store
+from . import auth, csvexport, csvimport, db, seeds, store
 from .reconcile import run
 from .config import ConfigError, Settings
 from .schemas import ROLES
@@ -129,6 +132,65 @@ def reconcile(full: bool, db_path: str | None) -> None:
         click.echo(f"  {rule}: {counts}")
     if finished["status"] != "succeeded":
         raise click.ClickException(f"The run failed: {finished['error']}")
+
+
+@main.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--conflict", help="Import every row into this conflict (slug).")
+@db_option
+def import_csv(csv_file: str, conflict: str | None, db_path: str | None) -> None:
+    """Import figures from CSV in the figures-export columns: all rows, or none."""
+    database = _open(_settings(db_path))
+    size = Path(csv_file).stat().st_size
+    try:
+        with open(csv_file, encoding="utf-8-sig", newline="") as handle, \
+                click.progressbar(length=size, label="Reading", file=sys.stderr) as bar:
+            figures = csvimport.parse_figures(_tracking(handle, bar), conflict)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file} is not UTF-8 text.") from None
+    except ValidationError as error:
+        raise click.ClickException(_describe(error.messages)) from None
+    ids = store.insert_figures(database, figures)
+    click.echo(f"Imported {len(ids)} figures (ids {ids[0]}-{ids[-1]}).")
+
+
+def _tracking(lines: Iterable[str], bar: Any) -> Iterator[str]:
+    """Pass lines through, advancing the progress bar by their size."""
+    for line in lines:
+        bar.update(len(line.encode("utf-8")))
+        yield line
+
+
+def _describe(errors: Any) -> str:
+    """'row 3: count: Not a whole number ...' lines from a marshmallow error mapping."""
+    if isinstance(errors, dict):
+        return "\n".join(f"{key}: {_describe(value)}" for key, value in errors.items())
+    if isinstance(errors, list):
+        return "; ".join(_describe(item) for item in errors)
+    return str(errors)
+
+
+@main.command("export")
+@click.argument("what", type=click.Choice(("figures", "flags", "report")))
+@click.option("--conflict", help="Only this conflict (required for the report).")
+@click.option("--hxl", is_flag=True, help="Add a row of HXL hashtags under the header.")
+@db_option
+def export_csv(what: str, conflict: str | None, hxl: bool, db_path: str | None) -> None:
+    """Write figures, flags or the report as CSV to standard output."""
+    settings = _settings(db_path)
+    _open(settings).close()
+    filters = {"conflict": conflict} if conflict else {}
+    if what == "figures":
+        chunks = csvexport.figures_csv(settings.db_path, filters, hxl)
+    elif what == "flags":
+        chunks = csvexport.flags_csv(settings.db_path, filters, hxl)
+    elif conflict is None:
+        raise click.UsageError("export report needs --conflict.")
+    else:
+        chunks = csvexport.report_csv(settings.db_path, conflict, hxl)
+    out = click.get_binary_stream("stdout")
+    for chunk in chunks:
+        out.write(chunk.encode("utf-8"))
 
 
 if __name__ == "__main__":  # pragma: no cover

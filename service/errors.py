@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -67,8 +67,10 @@ def unwrap_webargs(messages: Any) -> Any:
             messages = inner
     if isinstance(messages, dict) and isinstance(messages.get("figures"), dict) \
             and all(isinstance(key, int) for key in messages["figures"]):
-        # a batch: errors by item index, then field (API §3)
-        return messages["figures"]
+        # a batch: errors by item index, then field (API §3); keep any error on the
+        # envelope itself (an unknown top-level field) beside the item indexes
+        rest = {key: value for key, value in messages.items() if key != "figures"}
+        return {**messages["figures"], **rest}
     return messages
 
 
@@ -101,6 +103,20 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Invalid)
     def _invalid(error: Invalid) -> Response:
         return validation_problem({error.field: [str(error)]})
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(error: RecursionError) -> Response:
+        # json.loads recurses once per nesting level: [[[[...]]]] must be a 400, not a 500
+        return problem(400, "Malformed request body",
+                       "The JSON body is nested too deeply to read.", kind="malformed-body")
+
+    @app.errorhandler(OverflowError)
+    def _huge_id(error: OverflowError) -> Response:
+        # /figures/99999999999999999999999: an id SQLite cannot even hold is simply unknown
+        if any(isinstance(value, int) and not -(2**63) <= value < 2**63
+               for value in (request.view_args or {}).values()):
+            return problem(404, "Not Found", "There is no item with that id.")
+        return _unexpected(error)
 
     @app.errorhandler(Conflict)
     def _conflict(error: Conflict) -> Response:

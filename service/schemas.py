@@ -275,7 +275,9 @@ class PageQuery(StrictSchema):
     cursor = Text(200, load_default=None)
 
 
-class FigureQuery(PageQuery):
+class FigureFilters(StrictSchema):
+    """The filters of GET /figures, shared by its CSV export."""
+
     conflict = Text(SHORT_TEXT)
     source = Text(SHORT_TEXT, strip=True)
     category = Enum(CATEGORIES)
@@ -287,6 +289,25 @@ class FigureQuery(PageQuery):
     reported_to = IsoDate()
     as_of_from = IsoDate()
     as_of_to = IsoDate()
+
+
+class FigureQuery(FigureFilters, PageQuery):
+    pass
+
+
+class HxlQuery(StrictSchema):
+    hxl = fields.Boolean(load_default=False, metadata={
+        "description": "1 adds a row of HXL hashtags under the header."})
+
+
+class FigureExportQuery(FigureFilters, HxlQuery):
+    pass
+
+
+class ImportQuery(StrictSchema):
+    conflict = fields.String(validate=validate.Regexp(SLUG, error="Must be a slug."),
+                             metadata={"description": "Import every row into this conflict, "
+                                                      "whatever its conflict column says."})
 
 
 class FigureOut(Schema):
@@ -402,11 +423,19 @@ class RunOut(Schema):
     error = fields.String(allow_none=True)
 
 
-class FlagQuery(PageQuery):
+class FlagFilters(StrictSchema):
     status = Enum(FLAG_STATUSES)
     rule = Enum(RULES)
     conflict = Text(SHORT_TEXT)
     figure_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class FlagQuery(FlagFilters, PageQuery):
+    pass
+
+
+class FlagExportQuery(FlagFilters, HxlQuery):
+    pass
 
 
 class FlagPatch(StrictSchema):
@@ -436,6 +465,10 @@ class FlagOut(Schema):
 
 class ReportQuery(StrictSchema):
     conflict = Text(SHORT_TEXT, required=True)
+
+
+class ReportExportQuery(ReportQuery, HxlQuery):
+    pass
 
 
 class ReportSourceOut(Schema):

@@ -1,0 +1,36 @@
+"""POST /imports (API §7): figures from CSV in the figures-export columns, all or nothing."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from werkzeug.exceptions import BadRequest
+
+from .. import store
+from ..csvimport import parse_figures
+from ..db import get_db
+from ..schemas import IdsOut, ImportQuery
+from . import PREFIX, Blueprint
+
+blp = Blueprint("imports", __name__, url_prefix=PREFIX,
+                description="Bulk import of figures from CSV.")
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @blp.arguments(ImportQuery, location="query")
+    @blp.doc(requestBody={"required": True, "content": {"text/csv": {"schema": {
+        "type": "string", "description": "CSV with the figures-export columns; "
+                                         "server-managed columns are ignored."}}}})
+    @blp.response(201, IdsOut)
+    def post(self, query: dict[str, Any]) -> dict[str, list[int]]:
+        """Import figures from CSV: every row is stored, or none (422 names row and field)."""
+        try:
+            text = request.get_data().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("The CSV body is not UTF-8.") from None
+        figures = parse_figures(io.StringIO(text, newline=""), query.get("conflict"))
+        return {"ids": store.insert_figures(get_db(), figures)}

@@ -1,0 +1,98 @@
+"""The three CSV exports (API §7), shared by the HTTP routes and the `export` command.
+
+Streamed page by page with keyset pagination (WHERE id > ? LIMIT n): each page is a fresh
+short read, so a million-row download holds no snapshot open (writers and WAL checkpoints
+carry on) and memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import db, store
+from .csvio import (
+    FIGURE_COLUMNS,
+    FIGURE_HXL,
+    FLAG_COLUMNS,
+    FLAG_HXL,
+    REPORT_COLUMNS,
+    REPORT_HXL,
+    stream_csv,
+)
+from .reconcile.report import build_report
+
+PAGE_ROWS = 1_000
+
+
+def filename(kind: str, conflict: str | None) -> str:
+    """figures-nagorno-karabakh-2020-2026-11-25.csv: what, which conflict, which day."""
+    today = datetime.now(UTC).date().isoformat()
+    return f"{kind}-{conflict or 'all'}-{today}.csv"
+
+
+def _keyset_pages(fetch: Callable[[int, int], Sequence[Any]],
+                  key: Callable[[Any], int]) -> Iterator[Any]:
+    after = 0
+    while True:
+        page = fetch(after, PAGE_ROWS)
+        yield from page
+        if len(page) < PAGE_ROWS:
+            return
+        after = key(page[-1])
+
+
+def _with_connection(db_path: Path, rows: Callable[[Any], Iterator[Any]]) -> Iterator[Any]:
+    """Rows from a connection of the export's own, closed when the stream ends or stops."""
+    connection = db.connect(db_path)
+    try:
+        yield from rows(connection)
+    finally:
+        connection.close()
+
+
+def figures_csv(db_path: Path, filters: Mapping[str, Any], hxl: bool) -> Iterator[str]:
+    rows = _with_connection(db_path, lambda connection: _keyset_pages(
+        lambda after, limit: store.export_figures_page(connection, filters, after_id=after,
+                                                       limit=limit),
+        key=lambda row: row[0]))
+    return stream_csv(FIGURE_COLUMNS, rows, list(FIGURE_HXL.values()) if hxl else None)
+
+
+def _flag_row(flag: Mapping[str, Any]) -> list[Any]:
+    return [", ".join(map(str, flag[c])) if c == "figure_ids" else flag[c]
+            for c in FLAG_COLUMNS]
+
+
+def flags_csv(db_path: Path, filters: Mapping[str, Any], hxl: bool) -> Iterator[str]:
+    rows = _with_connection(db_path, lambda connection: (_flag_row(flag) for flag in _keyset_pages(
+        lambda after, limit: store.list_flags(connection, filters, after_id=after, limit=limit),
+        key=lambda flag: flag["id"])))
+    return stream_csv(FLAG_COLUMNS, rows, list(FLAG_HXL.values()) if hxl else None)
+
+
+def _sources_summary(sources: Sequence[Mapping[str, Any]]) -> str:
+    """'Azerbaijani officials: 22 (2020-10-04); X: about 200 (...)' — each source's latest figure."""
+    return "; ".join(f"{s['source']}: {_stated(s['qualifier'], s['count'])} ({s['as_of']})"
+                     for s in sources)
+
+
+def _stated(qualifier: str, count: int) -> str:
+    """'about 200', 'at least 30', '22': the number as the source put it."""
+    return str(count) if qualifier == "exact" else f"{qualifier.replace('_', ' ')} {count}"
+
+
+def _report_row(series: Mapping[str, Any]) -> list[Any]:
+    return [_sources_summary(series["sources"]) if c == "sources" else series[c]
+            for c in REPORT_COLUMNS]
+
+
+def report_csv(db_path: Path, conflict: str, hxl: bool) -> Iterator[str]:
+    def rows(connection: Any) -> Iterator[list[Any]]:
+        marks = store.flag_marks(connection, conflict)
+        for series in build_report(store.report_figures(connection, conflict), marks):
+            yield _report_row(series)
+    return stream_csv(REPORT_COLUMNS, _with_connection(db_path, rows),
+                      list(REPORT_HXL.values()) if hxl else None)

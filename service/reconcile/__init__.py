@@ -1,0 +1,1 @@
+"""Reconciliation: finding casualty figures that contradict each other (API.md §6)."""
