@@ -151,14 +151,18 @@ CREATE TABLE flag_figures (
 ) WITHOUT ROWID;
 CREATE INDEX flag_figures_flag ON flag_figures (flag_id);
 
--- Idempotency-Key replay store: the first response to a keyed POST, returned again on retry.
+-- Idempotency-Key replay store: the first response to a keyed POST, returned again on a
+-- retry. owner is a hash of the caller's token, so one client cannot replay another's.
+-- Written in the same transaction as the figures it answers for.
 CREATE TABLE idempotency_keys (
+    owner TEXT NOT NULL,
     key TEXT NOT NULL,
-    method_path TEXT NOT NULL,
-    body_hash TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
     status INTEGER NOT NULL,
     response TEXT NOT NULL,
     location TEXT,
     created_at TEXT NOT NULL,
-    PRIMARY KEY (key, method_path)
+    PRIMARY KEY (owner, key, scope)
 ) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

@@ -11,6 +11,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The application factory; starts no scheduler (the serving process does that)."""
     from . import auth, db
     from .api import (
+        add_security_headers,
         exports,
         figures,
         flags,
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(db.close_db)
     app.before_request(auth.authorize)
     app.before_request(require_media_type)
+    app.after_request(add_security_headers)
     api = make_api(app)
     for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, exports.blp,
                       imports.blp, health.blp):

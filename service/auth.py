@@ -78,6 +78,7 @@ def authorize() -> Response | None:
     if scheme.lower() != "bearer" or not token:
         return _unauthorized("Send the token as: Authorization: Bearer <token>.")
     role = role_of(get_db(), token)
+    g.token_owner = hash_token(token)
     if role is None:
         return _unauthorized("The API token is unknown or revoked.")
     if ROLE_RANK[role] < ROLE_RANK[needed]:

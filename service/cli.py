@@ -18,8 +18,8 @@ import sqlite_utils
 from marshmallow import ValidationError
 
 from . import auth, csvexport, csvimport, db, seeds, store
-from .reconcile import run
 from .config import ConfigError, Settings
+from .reconcile import run
 from .schemas import ROLES
 
 
@@ -188,9 +188,10 @@ def export_csv(what: str, conflict: str | None, hxl: bool, db_path: str | None) 
         raise click.UsageError("export report needs --conflict.")
     else:
         chunks = csvexport.report_csv(settings.db_path, conflict, hxl)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer  # click.get_binary_stream is deprecated since Click 8.5
     for chunk in chunks:
         out.write(chunk.encode("utf-8"))
+    out.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover

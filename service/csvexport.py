@@ -74,7 +74,7 @@ def flags_csv(db_path: Path, filters: Mapping[str, Any], hxl: bool) -> Iterator[
 
 
 def _sources_summary(sources: Sequence[Mapping[str, Any]]) -> str:
-    """'Azerbaijani officials: 22 (2020-10-04); X: about 200 (...)' — each source's latest figure."""
+    """'Azerbaijani officials: 22 (2020-10-04); X: about 200 (...)': each source's latest."""
     return "; ".join(f"{s['source']}: {_stated(s['qualifier'], s['count'])} ({s['as_of']})"
                      for s in sources)
 

@@ -44,10 +44,15 @@ def connect(path: Path | str) -> sqlite_utils.Database:
 
 
 def _create_schema_if_empty(db: sqlite_utils.Database) -> None:
-    """Apply schema.sql to an empty database; two processes racing here create it once."""
+    """Apply schema.sql to an empty, unversioned database; racing processes create it once.
+
+    A file that has no tables but carries another user_version is left alone, so the
+    version check refuses it instead of this function silently re-stamping it.
+    """
     with write_transaction(db):
         empty = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
-        if empty:
+        unversioned = db.execute("PRAGMA user_version").fetchone()[0] == 0
+        if empty and unversioned:
             for statement in _statements(SCHEMA_PATH.read_text(encoding="utf-8")):
                 db.conn.execute(statement)
 

@@ -10,9 +10,10 @@ write path, so it can never disagree with the figure it belongs to.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -149,8 +150,13 @@ def _record_version(db: sqlite_utils.Database, figure_id: int, change: str, now:
     )
 
 
-def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Store validated figures (each with every FIGURE_INPUT_FIELDS key); all or nothing."""
+def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any]],
+                   then: Callable[[list[int]], None] | None = None) -> list[int]:
+    """Store validated figures (each with every FIGURE_INPUT_FIELDS key); all or nothing.
+
+    `then(ids)` runs inside the same transaction (an idempotent request records its
+    response there), and whatever it raises undoes the whole insert.
+    """
     now = utc_now()
     columns = (*_FIGURE_COLUMNS, "source_id", "low", "high", "family_key",
                "created_at", "updated_at")
@@ -168,6 +174,8 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
             ids.append(db.conn.execute(insert, [row[c] for c in columns]).lastrowid)
         _insert_first_versions(db, ids, now)
         _mark_dirty(db, (family_key(f) for f in figures))
+        if then is not None:
+            then(ids)
     return ids
 
 
@@ -365,6 +373,45 @@ def dispute_exists(db: sqlite_utils.Database, figure_id: int, source: str,
         " WHERE d.figure_id = ? AND s.name_key = ? AND d.reported_on = ?",
         (figure_id, source.casefold(), reported_on),
     ).fetchone() is not None
+
+
+# --- idempotency keys ------------------------------------------------------------------
+
+IDEMPOTENCY_HOURS = 24
+
+
+class KeyAlreadyUsed(RuntimeError):
+    """Another request recorded a response under this Idempotency-Key first."""
+
+
+def idempotent_response(db: sqlite_utils.Database, owner: str, key: str,
+                        scope: str) -> dict | None:
+    """The response first given to (owner, key, scope), if remembered (for 24 hours)."""
+    rows = list(db.query(
+        "SELECT request_hash, status, response, location FROM idempotency_keys"
+        " WHERE owner = ? AND key = ? AND scope = ? AND created_at > ?",
+        (owner, key, scope, _hours_ago(IDEMPOTENCY_HOURS))))
+    return rows[0] if rows else None
+
+
+def remember_response(db: sqlite_utils.Database, owner: str, key: str, scope: str,
+                      request_hash: str, status: int, response: str,
+                      location: str | None) -> None:
+    """Inside the caller's write transaction: record the response; forget expired ones."""
+    db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?",
+               (_hours_ago(IDEMPOTENCY_HOURS),))
+    try:
+        db.execute(
+            "INSERT INTO idempotency_keys (owner, key, scope, request_hash, status, response,"
+            " location, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner, key, scope, request_hash, status, response, location, utc_now()))
+    except sqlite3.IntegrityError:
+        raise KeyAlreadyUsed(key) from None
+
+
+def _hours_ago(hours: int) -> str:
+    moment = datetime.now(UTC) - timedelta(hours=hours)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- API keys --------------------------------------------------------------------------

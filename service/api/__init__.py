@@ -52,6 +52,36 @@ def require_media_type() -> Response | None:
     return None
 
 
+IDEMPOTENCY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "Send the same key with a retried request to get the first answer again "
+                   "instead of storing twice (remembered 24 hours); the same key with a "
+                   "different body is a 422.",
+}
+
+
+def answer_with_ids(_db: Any, ids: list[int]) -> tuple[int, dict[str, list[int]], None]:
+    """The 201 {"ids": [...]} answer of a batch or an import."""
+    return 201, {"ids": ids}, None
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    """after_request: an API answer is data, never a page to frame, sniff or cache."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import Response, url_for
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -26,7 +26,7 @@ from ..schemas import (
     figure_rule_errors,
     page_of,
 )
-from . import PREFIX, Blueprint, paginate
+from . import IDEMPOTENCY_PARAMETER, PREFIX, Blueprint, answer_with_ids, idempotency, paginate
 
 blp = Blueprint("figures", __name__, url_prefix=f"{PREFIX}/figures",
                 description="Casualty figures: one number one source gave on one date.")
@@ -42,23 +42,25 @@ class Figures(MethodView):
             get_db(), query, after_id=after, limit=limit), query)
 
     @blp.arguments(FigureIn)
+    @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, FigureOut, headers={"Location": {"schema": {"type": "string"}}})
-    def post(self, figure: dict[str, Any]) -> tuple[dict, dict]:
+    def post(self, figure: dict[str, Any]) -> Response:
         """Record one figure."""
-        db = get_db()
-        (figure_id,) = store.insert_figures(db, [complete_figure(figure)])
-        return store.get_figure(db, figure_id), {
-            "Location": url_for("figures.Figure", figure_id=figure_id)}
+        def respond(db: Any, ids: list[int]) -> tuple[int, dict, str]:
+            stored = FigureOut().dump(store.get_figure(db, ids[0]))
+            return 201, stored, url_for("figures.Figure", figure_id=ids[0])
+        return idempotency.create_figures([complete_figure(figure)], respond)
 
 
 @blp.route("/batch")
 class FigureBatch(MethodView):
     @blp.arguments(FigureBatchIn)
+    @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, IdsOut)
-    def post(self, batch: dict[str, Any]) -> dict[str, list[int]]:
+    def post(self, batch: dict[str, Any]) -> Response:
         """Record up to 10,000 figures at once: all are stored, or none."""
         figures = [complete_figure(figure) for figure in batch["figures"]]
-        return {"ids": store.insert_figures(get_db(), figures)}
+        return idempotency.create_figures(figures, answer_with_ids)
 
 
 @blp.route("/<int:figure_id>")

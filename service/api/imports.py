@@ -5,15 +5,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
-from .. import store
 from ..csvimport import parse_figures
-from ..db import get_db
 from ..schemas import IdsOut, ImportQuery
-from . import PREFIX, Blueprint
+from . import IDEMPOTENCY_PARAMETER, PREFIX, Blueprint, answer_with_ids, idempotency
 
 blp = Blueprint("imports", __name__, url_prefix=PREFIX,
                 description="Bulk import of figures from CSV.")
@@ -25,12 +23,13 @@ class Imports(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"text/csv": {"schema": {
         "type": "string", "description": "CSV with the figures-export columns; "
                                          "server-managed columns are ignored."}}}})
+    @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, IdsOut)
-    def post(self, query: dict[str, Any]) -> dict[str, list[int]]:
+    def post(self, query: dict[str, Any]) -> Response:
         """Import figures from CSV: every row is stored, or none (422 names row and field)."""
         try:
             text = request.get_data().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise BadRequest("The CSV body is not UTF-8.") from None
         figures = parse_figures(io.StringIO(text, newline=""), query.get("conflict"))
-        return {"ids": store.insert_figures(get_db(), figures)}
+        return idempotency.create_figures(figures, answer_with_ids)
