@@ -29,13 +29,17 @@ FIGURE_INPUT_FIELDS = (
 )
 FAMILY_FIELDS = ("conflict", "category", "side", "incident", "unit", "period_start")
 _FIGURE_COLUMNS = tuple(f for f in FIGURE_INPUT_FIELDS if f != "source")
-_FIGURE_SELECT = """
-    SELECT f.id, f.conflict, s.name AS source, f.source_id, f.category, f.side, f.location,
-           f.incident, f.count, f.count_high, f.qualifier, f.unit, f.reported_on, f.as_of,
-           f.period_start, f.quote, f.url, f.notes, f.low, f.high, f.status,
-           f.retraction_reason, f.version, f.created_at, f.updated_at
-    FROM figures f JOIN sources s ON s.id = f.source_id
-"""
+FIGURE_OUTPUT_FIELDS = (
+    "id", "conflict", "source", "source_id", "category", "side", "location", "incident",
+    "count", "count_high", "qualifier", "unit", "reported_on", "as_of", "period_start",
+    "quote", "url", "notes", "low", "high", "status", "retraction_reason", "version",
+    "created_at", "updated_at",
+)
+_FIGURE_SELECT = (
+    "SELECT " + ", ".join("s.name AS source" if c == "source" else f"f.{c}"
+                          for c in FIGURE_OUTPUT_FIELDS)
+    + " FROM figures f JOIN sources s ON s.id = f.source_id"
+)
 _SOURCE_SELECT = "SELECT id, name, kind, affiliation, created_at, updated_at FROM sources"
 
 
@@ -68,15 +72,20 @@ def family_key(figure: Mapping[str, Any]) -> str:
 
 # --- sources ---------------------------------------------------------------------------
 
-def _source_id(db: sqlite_utils.Database, name: str, now: str) -> int:
-    """The id of the source called `name` (any case), created with this spelling if new."""
+def _source(db: sqlite_utils.Database, name: str, now: str) -> tuple[int, str]:
+    """(id, stored name) of the source called `name` in any case; created with this
+    spelling if new."""
     key = name.casefold()
     db.execute(
         "INSERT INTO sources (name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (name_key) DO NOTHING",
         (name, key, now, now),
     )
-    return db.execute("SELECT id FROM sources WHERE name_key = ?", (key,)).fetchone()[0]
+    return db.execute("SELECT id, name FROM sources WHERE name_key = ?", (key,)).fetchone()
+
+
+def _source_id(db: sqlite_utils.Database, name: str, now: str) -> int:
+    return _source(db, name, now)[0]
 
 
 def ensure_source(db: sqlite_utils.Database, name: str, kind: str | None = None,
@@ -156,40 +165,50 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
 
     `then(ids)` runs inside the same transaction (an idempotent request records its
     response there), and whatever it raises undoes the whole insert.
+
+    This is the ingest hot path, so rows go in with executemany: inside BEGIN IMMEDIATE
+    nobody else can insert, and an INTEGER PRIMARY KEY takes max(id) + 1, so the ids are
+    known in advance (checked afterwards). Version 1 snapshots are built from the rows in
+    hand rather than read back.
     """
     now = utc_now()
     columns = (*_FIGURE_COLUMNS, "source_id", "low", "high", "family_key",
                "created_at", "updated_at")
-    insert = (f"INSERT INTO figures ({', '.join(columns)}) "
-              f"VALUES ({', '.join('?' for _ in columns)})")
-    ids: list[int] = []
+    insert = (f"INSERT INTO figures (id, {', '.join(columns)}) "
+              f"VALUES (?, {', '.join('?' for _ in columns)})")
     with write_transaction(db):
-        source_ids: dict[str, int] = {}
-        for figure in figures:
-            name = figure["source"]
-            if name.casefold() not in source_ids:
-                source_ids[name.casefold()] = _source_id(db, name, now)
-            row = {**figure, **_derived(figure), "source_id": source_ids[name.casefold()],
-                   "created_at": now, "updated_at": now}
-            ids.append(db.conn.execute(insert, [row[c] for c in columns]).lastrowid)
-        _insert_first_versions(db, ids, now)
-        _mark_dirty(db, (family_key(f) for f in figures))
+        first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
+        sources: dict[str, tuple[int, str]] = {}
+        rows, versions, families = [], [], set()
+        for figure_id, figure in enumerate(figures, start=first_id):
+            name_key = figure["source"].casefold()
+            if name_key not in sources:
+                sources[name_key] = _source(db, figure["source"], now)
+            source_id, source_name = sources[name_key]
+            derived = _derived(figure)
+            families.add(derived["family_key"])
+            rows.append((figure_id, *(figure[c] for c in _FIGURE_COLUMNS), source_id,
+                         derived["low"], derived["high"], derived["family_key"], now, now))
+            snapshot = _new_figure(figure_id, figure, source_name, source_id, derived, now)
+            versions.append((figure_id, json.dumps(snapshot, ensure_ascii=False), now))
+        db.conn.executemany(insert, rows)
+        db.conn.executemany(
+            "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
+            " VALUES (?, 1, 'created', ?, ?)", versions)
+        _mark_dirty(db, families)
+        ids = list(range(first_id, first_id + len(rows)))
         if then is not None:
             then(ids)
     return ids
 
 
-def _insert_first_versions(db: sqlite_utils.Database, ids: list[int], now: str) -> None:
-    """Version 1 snapshots for new figures, read back in pages so a batch stays one pass."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        rows = db.query(f"{_FIGURE_SELECT} WHERE f.id IN ({marks})", chunk)
-        db.conn.executemany(
-            "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
-            " VALUES (?, 1, 'created', ?, ?)",
-            [(row["id"], json.dumps(row, ensure_ascii=False), now) for row in rows],
-        )
+def _new_figure(figure_id: int, figure: Mapping[str, Any], source: str, source_id: int,
+                derived: Mapping[str, Any], now: str) -> dict:
+    """A new figure exactly as get_figure returns it (its version 1 snapshot)."""
+    values = {**figure, **derived, "id": figure_id, "source": source, "source_id": source_id,
+              "status": "active", "retraction_reason": None, "version": 1,
+              "created_at": now, "updated_at": now}
+    return {column: values[column] for column in FIGURE_OUTPUT_FIELDS}
 
 
 def count_figures(db: sqlite_utils.Database) -> int:
@@ -578,17 +597,23 @@ def family_facts(db: sqlite_utils.Database, family_keys: Sequence[str]
     """(active figures, disputes of those figures) of the given families, as plain tuples.
 
     Tuples, in _FACT_SELECT's column order, because a full run reads every figure and a
-    dict per row would double its memory.
+    dict per row would double its memory. Both are read in one read transaction, so they
+    come from one snapshot: a figure added (and disputed) between two separate reads would
+    have a dispute without its figure.
     """
     marks = ", ".join("?" for _ in family_keys)
-    facts = db.execute(
-        f"{_FACT_SELECT} WHERE f.family_key IN ({marks}) AND f.status = 'active'",
-        list(family_keys)).fetchall()
-    disputes = db.execute(
-        "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
-        " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
-        f" WHERE f.family_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
-        list(family_keys)).fetchall()
+    db.conn.execute("BEGIN")
+    try:
+        facts = db.execute(
+            f"{_FACT_SELECT} WHERE f.family_key IN ({marks}) AND f.status = 'active'",
+            list(family_keys)).fetchall()
+        disputes = db.execute(
+            "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
+            " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
+            f" WHERE f.family_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
+            list(family_keys)).fetchall()
+    finally:
+        db.conn.execute("COMMIT")
     return facts, disputes
 
 
@@ -639,26 +664,29 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
     and the dirty marks it saw are cleared, in one transaction.
 
     `family_keys` None means every family (a full run). A family changed during the run has
-    a newer changed_seq than `checked` holds, so it stays dirty for the next run.
+    a newer changed_seq than `checked` holds, so it stays dirty for the next run, and its
+    flags are not closed now: the run may have read it half-way through a change (a
+    disputed figure moved to a family already read, or not read at all), and the next run
+    checks it again anyway.
     """
     now_iso = utc_now()
     with write_transaction(db):
         _hold_lease(db, holder, time.time(), ttl)
-        scope = ""
+        db.conn.executemany(
+            "DELETE FROM dirty_families WHERE family_key = ? AND changed_seq = ?",
+            list(checked.items()))
+        scope = " AND family_key NOT IN (SELECT family_key FROM dirty_families)"
         if family_keys is not None:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_families"
                        " (family_key TEXT PRIMARY KEY)")
             db.execute("DELETE FROM temp.checked_families")
             db.conn.executemany("INSERT INTO temp.checked_families VALUES (?)",
                                 [(key,) for key in family_keys])
-            scope = " AND family_key IN (SELECT family_key FROM temp.checked_families)"
+            scope += " AND family_key IN (SELECT family_key FROM temp.checked_families)"
         closed = db.execute(
             "UPDATE flags SET status = 'obsolete', updated_at = ?"
             f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}",
             (now_iso, run_id)).rowcount
-        db.conn.executemany(
-            "DELETE FROM dirty_families WHERE family_key = ? AND changed_seq = ?",
-            list(checked.items()))
     return closed
 
 

@@ -558,3 +558,26 @@ def test_what_is_counted_names_unit_location_side_and_incident() -> None:
         "side; incident: missile strike on 17 October) as of 2020-10-17: 12 and 1,200."
     )
     assert duplicate.severity == "high"
+
+
+# --- explanation wording ---------------------------------------------------------------
+
+
+def test_a_one_day_period_and_a_single_thing_damaged_read_naturally() -> None:
+    claim = fact(6, 3, 1, "2020-10-04", period_start="2020-10-04", category="damage",
+                 unit="airfields", location="Ganja")
+    findings = evaluate_family([claim], [Dispute(6, "Azerbaijani officials", "2020-10-04")])
+    assert [f.explanation for f in findings] == [
+        "The figure of 1 airfield damaged in Ganja (Azerbaijan side) on 2020-10-04 given by "
+        "Human Rights Watch is disputed by Azerbaijani officials on 2020-10-04."
+    ]
+
+
+def test_several_things_damaged_over_a_longer_period_keep_the_plural_and_the_span() -> None:
+    claim = fact(6, 3, 2, "2020-10-04", period_start="2020-10-01", category="damage",
+                 unit="airfields")
+    findings = evaluate_family([claim], [Dispute(6, "Azerbaijani officials", "2020-10-05")])
+    assert [f.explanation for f in findings] == [
+        "The figure of 2 airfields damaged (Azerbaijan side) from 2020-10-01 to 2020-10-04 "
+        "given by Human Rights Watch is disputed by Azerbaijani officials on 2020-10-05."
+    ]

@@ -139,7 +139,7 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute]) -> list[
 
     Disputes of figures that are not among ``facts`` (retracted, or of another family) are
     ignored, since retracted figures take part in no rule. The result does not depend on the
-    order of either argument.
+    order of either argument. Raises ValueError when ``facts`` span more than one family.
     """
     ordered = sorted(facts, key=lambda fact: fact.id)
     _check_one_family(ordered)
@@ -481,7 +481,8 @@ def _what(fact: Fact, *, located: bool = True) -> str:
     """What is counted: "civilian deaths in Ganja (Azerbaijan side)", "buildings damaged"."""
     unit = _text(fact.unit)
     if fact.category == "damage":
-        noun = f"{unit} damaged"
+        one = fact.count == 1 and fact.qualifier == "exact" and fact.count_high in (None, 1)
+        noun = f"{unit.removesuffix('s') if one else unit} damaged"
     else:
         noun = _CATEGORY_NOUNS.get(fact.category, fact.category)
         if unit != "people":
@@ -497,9 +498,12 @@ def _what(fact: Fact, *, located: bool = True) -> str:
 
 
 def _when(fact: Fact) -> str:
-    """The time a figure covers: "as of D", or "from P to D" for a period figure."""
+    """The time a figure covers: "as of D"; for a period figure "from P to D", or "on D"
+    when the period is one day."""
     if fact.period_start is None:
         return f"as of {fact.as_of}"
+    if fact.period_start == fact.as_of:
+        return f"on {fact.as_of}"
     return f"from {fact.period_start} to {fact.as_of}"
 
 
