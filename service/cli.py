@@ -34,12 +34,16 @@ def _settings(db_path: str | None, **overrides: object) -> Settings:
 
 
 def _open(settings: Settings) -> sqlite_utils.Database:
+    """The database, closed when the command ends (an unclosed sqlite3 connection is a
+    ResourceWarning from Python 3.13 on)."""
     try:
-        return db.connect(settings.db_path)
+        database = db.connect(settings.db_path)
     except db.SchemaVersionError as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.DatabaseError as error:
         raise click.ClickException(f"Cannot open {settings.db_path}: {error}") from None
+    click.get_current_context().call_on_close(database.close)
+    return database
 
 
 db_option = click.option("--db", "db_path", metavar="PATH",

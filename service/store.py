@@ -333,17 +333,21 @@ def figure_history(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
 
 
 def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int | None:
-    """An active figure with the same statement (source, series, dates, number, quote), if any.
+    """A figure first recorded with the same statement (source, series, dates, number,
+    quote), if any, whatever corrections or retraction came after.
 
-    Seeds use it so that loading them twice adds nothing.
+    Seeds use it so that loading them twice adds nothing, even after a seed figure has
+    been corrected: version 1 is compared, not the current row.
     """
     fields = ("conflict", "category", "side", "location", "incident", "unit", "period_start",
               "reported_on", "as_of", "count", "qualifier", "quote")
-    where = " AND ".join(f"f.{f} IS ?" for f in fields)
+    where = " AND ".join(f"json_extract(v.snapshot, '$.{f}') IS ?" for f in fields)
     row = db.execute(
-        f"SELECT f.id FROM figures f JOIN sources s ON s.id = f.source_id"
-        f" WHERE {where} AND s.name_key = ? LIMIT 1",
-        [figure[f] for f in fields] + [figure["source"].casefold()],
+        "SELECT v.figure_id FROM figures f JOIN figure_versions v"
+        " ON v.figure_id = f.id AND v.version = 1"
+        f" WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) AND {where}"
+        " LIMIT 1",
+        [figure["source"].casefold()] + [figure[f] for f in fields],
     ).fetchone()
     return row[0] if row else None
 
@@ -552,13 +556,17 @@ def take_lease(db: sqlite_utils.Database, holder: str, run_id: int, now: float,
 
 
 def _hold_lease(db: sqlite_utils.Database, holder: str, now: float, ttl: float) -> None:
-    """Inside a write transaction: extend our lease, or fail if another holder took it."""
+    """Inside a write transaction: extend our lease, or fail if another holder took it.
+
+    A lease that expired while this run worked (a batch longer than the ttl) but that
+    nobody took over is still ours: take_lease replaces the holder when it takes over.
+    """
     renewed = db.execute(
-        "UPDATE reconciliation_lease SET expires_at = ? WHERE id = 1 AND holder = ?"
-        " AND expires_at > ?", (now + ttl, holder, now),
+        "UPDATE reconciliation_lease SET expires_at = ? WHERE id = 1 AND holder = ?",
+        (now + ttl, holder),
     ).rowcount
     if not renewed:
-        raise LeaseLost("The reconciliation lease expired and may be held by another run.")
+        raise LeaseLost("The reconciliation lease expired and another run took it over.")
 
 
 def release_lease(db: sqlite_utils.Database, holder: str) -> None:

@@ -93,8 +93,8 @@ def call(client: FlaskClient, url: str, method: str = "GET", **kwargs: Any) -> A
 
 
 def test_the_walk_covers_the_contract(app: Flask) -> None:
-    assert KNOWN_WRITES <= {(rule, method) for rule, _, method in writes(app)}
-    assert KNOWN_READS <= {rule for rule, _ in reads(app)}
+    assert {(rule, method) for rule, _, method in writes(app)} >= KNOWN_WRITES
+    assert {rule for rule, _ in reads(app)} >= KNOWN_READS
     assert not any(method == "DELETE" and rule.startswith("/api/v1/figures")
                    for rule, _, method in writes(app))
 

@@ -4,6 +4,7 @@ version check and CASUALTY_TRACKER_DB."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def app_client(db_path: Path):  # noqa: ANN201 - a FlaskClient
 
 
 def counts(db_path: Path) -> dict[str, int]:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                 for t in ("sources", "figures", "figure_versions", "disputes")}
 
@@ -149,7 +150,7 @@ def test_another_schema_version_is_refused(runner: CliRunner, db_path: Path,
     assert "needs version 1" in result.stderr
     assert "Traceback" not in result.output
     assert schema_of(db_path) == (99, {"figures"})
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("SELECT * FROM figures").fetchall() == [(1, 22)]
     assert len(db_path.read_bytes()) == len(before)
 
@@ -157,8 +158,9 @@ def test_another_schema_version_is_refused(runner: CliRunner, db_path: Path,
 def test_a_real_database_of_another_version_is_refused(runner: CliRunner,
                                                       db_path: Path) -> None:
     assert runner.invoke(main, ["seed", "--db", str(db_path)]).exit_code == 0
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         conn.execute("PRAGMA user_version = 99")
+        conn.commit()
     result = runner.invoke(main, ["seed", "--db", str(db_path)])
     assert result.exit_code == 1
     assert "schema version 99" in result.stderr

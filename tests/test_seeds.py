@@ -137,3 +137,19 @@ def test_quotes_are_the_articles_words(client: FlaskClient, seeded: dict[str, di
         spelled = {1: "one civilian", 4: "four others", 30000: "30,000"}.get(
             item["count"], str(item["count"]))
         assert spelled in item["quote"] or "airfield" in item["quote"], name
+
+
+def test_seeding_again_after_a_seed_figure_was_corrected_adds_nothing(
+        runner: CliRunner, db_path: Path, client: FlaskClient,
+        editor: dict[str, str]) -> None:
+    assert runner.invoke(main, ["seed", "--db", str(db_path)]).exit_code == 0
+    seeded = client.get("/api/v1/figures?conflict=nagorno-karabakh-2020").get_json()["items"]
+    airfield = next(f for f in seeded if f["unit"] == "airfields")
+    corrected = client.patch(f"/api/v1/figures/{airfield['id']}", json={"count": 2},
+                             headers=editor)
+    assert corrected.status_code == 200
+    again = runner.invoke(main, ["seed", "--db", str(db_path)])
+    assert again.exit_code == 0, again.output
+    assert "0 figures and 0 disputes added" in again.output
+    after = client.get("/api/v1/figures?conflict=nagorno-karabakh-2020").get_json()["items"]
+    assert [f["id"] for f in after] == [f["id"] for f in seeded]

@@ -234,7 +234,8 @@ def test_empty_json_body_is_a_figure_without_fields(refused: Callable) -> None:
 
 def test_non_utf8_body(refused: Callable) -> None:
     data = json.dumps(figure(source="Gəncə officials"), ensure_ascii=False).encode("utf-8")
-    data = data.replace("ə".encode(), "ə".encode("utf-16-le"))
+    data = data.replace("ə".encode(), b"\xc3\x28")  # an invalid two-byte sequence
+    assert data.decode("utf-8", errors="replace")  # valid JSON if decoded leniently
     refused("POST", FIGURES, 400, data=data, headers={"Content-Type": "application/json"})
 
 
@@ -252,6 +253,17 @@ def test_deeply_nested_json_is_a_400_not_a_500(refused: Callable) -> None:
 def test_json_of_the_wrong_shape(refused: Callable, body: Any) -> None:
     refused("POST", FIGURES, 422, data=json.dumps(body),
             headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8",
+                                          "application/json; charset=UTF-8",
+                                          "application/json"])
+def test_utf8_json_is_accepted(client: FlaskClient, editor: dict[str, str],
+                               content_type: str) -> None:
+    data = json.dumps(figure(location="Gəncə"), ensure_ascii=False).encode("utf-8")
+    response = client.post(FIGURES, data=data, headers={**editor, "Content-Type": content_type})
+    assert response.status_code == 201
+    assert response.get_json()["location"] == "Gəncə"
 
 
 def test_text_plain_body(refused: Callable) -> None:
