@@ -141,13 +141,36 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute]) -> list[
     ignored, since retracted figures take part in no rule. The result does not depend on the
     order of either argument. Raises ValueError when ``facts`` span more than one family.
     """
+    return _ordered(evaluate_series(facts, disputes) + evaluate_parts_and_wholes(facts))
+
+
+def evaluate_series(facts: Sequence[Fact], disputes: Sequence[Dispute]) -> list[Finding]:
+    """The findings that live inside series: disagreement, decrease, duplicate, disputed.
+
+    ``facts`` must hold *every* active figure of each series it touches (a partial series
+    would yield partial figure_ids); the series must share one family.
+    """
     ordered = sorted(facts, key=lambda fact: fact.id)
     _check_one_family(ordered)
     findings: list[Finding] = []
     for fields, members in _group_by(ordered, series_fields).items():
         findings += _series_findings(fields, members)
-    findings += _part_exceeds_whole(ordered)
     findings += _disputed(ordered, disputes)
+    return _ordered(findings)
+
+
+def evaluate_parts_and_wholes(facts: Sequence[Fact]) -> list[Finding]:
+    """part_exceeds_whole findings among ``facts`` of one family.
+
+    Each finding is one pair, so any subset of parts may be passed with the wholes (the
+    run passes only the parts that can exceed a whole), and the pairs found are exact.
+    """
+    ordered = sorted(facts, key=lambda fact: fact.id)
+    _check_one_family(ordered)
+    return _part_exceeds_whole(ordered)
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda finding: (RULES.index(finding.rule), finding.key))
 
 
