@@ -16,8 +16,9 @@ CREATE TABLE sources (
 );
 
 -- One number one source gave on one date; the row always holds the latest version.
--- family_key groups the figures that reconciliation compares together (every series
--- field but location), so a run can re-read one family with one indexed query.
+-- series_key names its series (API §6) and family_key the same without location, so a
+-- reconciliation run reads a series, a family's whole-conflict figures, or the parts that
+-- could exceed them, each with one indexed query.
 CREATE TABLE figures (
     id INTEGER PRIMARY KEY,
     conflict TEXT NOT NULL,
@@ -43,7 +44,8 @@ CREATE TABLE figures (
     version INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    family_key TEXT NOT NULL
+    family_key TEXT NOT NULL,
+    series_key TEXT NOT NULL
 );
 CREATE INDEX figures_conflict ON figures (conflict, id);
 CREATE INDEX figures_source ON figures (source_id, id);
@@ -54,7 +56,8 @@ CREATE INDEX figures_incident ON figures (incident, id);
 CREATE INDEX figures_status ON figures (status, id);
 CREATE INDEX figures_reported_on ON figures (reported_on, id);
 CREATE INDEX figures_as_of ON figures (as_of, id);
-CREATE INDEX figures_family ON figures (family_key, status);
+CREATE INDEX figures_series ON figures (series_key, status);
+CREATE INDEX figures_family_low ON figures (family_key, status, low);
 
 -- Every version of every figure, the current one included: a JSON snapshot of the
 -- figure as it stood, so a correction never loses what was said before.
@@ -89,10 +92,10 @@ CREATE TABLE api_keys (
     revoked_at TEXT
 );
 
--- Families changed since the last successful reconciliation run. changed_seq lets a run
+-- Series changed since the last successful reconciliation run. changed_seq lets a run
 -- clear only what it saw: a change that lands during the run stays dirty for the next.
-CREATE TABLE dirty_families (
-    family_key TEXT PRIMARY KEY,
+CREATE TABLE dirty_series (
+    series_key TEXT PRIMARY KEY,
     changed_seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 
@@ -104,7 +107,7 @@ CREATE TABLE reconciliation_runs (
     created_at TEXT NOT NULL,
     started_at TEXT,
     finished_at TEXT,
-    families_checked INTEGER NOT NULL DEFAULT 0,
+    series_checked INTEGER NOT NULL DEFAULT 0,
     figures_checked INTEGER NOT NULL DEFAULT 0,
     flags_opened INTEGER NOT NULL DEFAULT 0,
     flags_closed INTEGER NOT NULL DEFAULT 0,
@@ -122,11 +125,14 @@ CREATE TABLE reconciliation_lease (
 INSERT INTO reconciliation_lease (id, holder, run_id, expires_at) VALUES (1, NULL, NULL, 0);
 
 -- A flag's identity is (rule, flag_key): it keeps its id through every status.
+-- series_key is the series whose check owns it (for part_exceeds_whole, the part's) and
+-- whole_series_key the whole's series: re-checking either may close the flag.
 CREATE TABLE flags (
     id INTEGER PRIMARY KEY,
     rule TEXT NOT NULL,
     flag_key TEXT NOT NULL,
-    family_key TEXT NOT NULL,
+    series_key TEXT NOT NULL,
+    whole_series_key TEXT,
     conflict TEXT NOT NULL,
     severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
     figure_ids TEXT NOT NULL,
@@ -139,7 +145,8 @@ CREATE TABLE flags (
     updated_at TEXT NOT NULL,
     UNIQUE (rule, flag_key)
 );
-CREATE INDEX flags_family ON flags (family_key);
+CREATE INDEX flags_series ON flags (series_key);
+CREATE INDEX flags_whole_series ON flags (whole_series_key);
 CREATE INDEX flags_status ON flags (status, id);
 CREATE INDEX flags_conflict ON flags (conflict, id);
 

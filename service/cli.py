@@ -128,7 +128,7 @@ def reconcile(full: bool, db_path: str | None) -> None:
     queued = store.create_run(database, "cli", full)
     finished = run.execute(database, queued["id"], full=full)
     click.echo(f"Run {finished['id']} {finished['status']}"
-               f"{' (full)' if full else ''}: {finished['families_checked']} families, "
+               f"{' (full)' if full else ''}: {finished['series_checked']} series, "
                f"{finished['figures_checked']} figures checked; "
                f"{finished['flags_opened']} flags opened, {finished['flags_closed']} closed.")
     for rule, statuses in store.flag_summary(database).items():

@@ -145,6 +145,13 @@ class HttpUrl(Text):
         return text
 
 
+def Slug(**kwargs: Any) -> fields.String:  # noqa: N802
+    """A conflict's slug, e.g. nagorno-karabakh-2020 (in bodies and in filters alike)."""
+    return fields.String(validate=validate.Regexp(
+        SLUG, error="Must be a slug: lowercase letters, digits and hyphens, starting with a "
+                    "letter or digit, at most 100 characters."), **kwargs)
+
+
 def Enum(choices: tuple[str, ...], **kwargs: Any) -> fields.String:  # noqa: N802
     return fields.String(validate=validate.OneOf(choices), **kwargs)
 
@@ -195,9 +202,7 @@ def figure_rule_errors(figure: dict[str, Any]) -> dict[str, list[str]]:
 def _figure_fields(required: bool) -> dict[str, fields.Field]:
     """Field definitions; on create the required ones are required, on PATCH none is."""
     return {
-        "conflict": fields.String(required=required, validate=validate.Regexp(
-            SLUG, error="Must be a slug: lowercase letters, digits and hyphens, "
-                        "starting with a letter or digit, at most 100 characters.")),
+        "conflict": Slug(required=required),
         "source": Name(required=required),
         "category": Enum(CATEGORIES, required=required),
         "side": Name(allow_none=True),
@@ -281,7 +286,7 @@ class PageQuery(StrictSchema):
 class FigureFilters(StrictSchema):
     """The filters of GET /figures, shared by its CSV export."""
 
-    conflict = Text(SHORT_TEXT)
+    conflict = Slug()
     source = Text(SHORT_TEXT, strip=True)
     category = Enum(CATEGORIES)
     side = Text(SHORT_TEXT, strip=True)
@@ -308,9 +313,8 @@ class FigureExportQuery(FigureFilters, HxlQuery):
 
 
 class ImportQuery(StrictSchema):
-    conflict = fields.String(validate=validate.Regexp(SLUG, error="Must be a slug."),
-                             metadata={"description": "Import every row into this conflict, "
-                                                      "whatever its conflict column says."})
+    conflict = Slug(metadata={"description": "Import every row into this conflict, whatever "
+                                             "its conflict column says."})
 
 
 class FigureOut(Schema):
@@ -318,13 +322,13 @@ class FigureOut(Schema):
     conflict = fields.String()
     source = fields.String()
     source_id = fields.Integer()
-    category = fields.String()
+    category = fields.String(metadata={"enum": list(CATEGORIES)})
     side = fields.String(allow_none=True)
     location = fields.String(allow_none=True)
     incident = fields.String(allow_none=True)
     count = fields.Integer()
     count_high = fields.Integer(allow_none=True)
-    qualifier = fields.String()
+    qualifier = fields.String(metadata={"enum": list(QUALIFIERS)})
     unit = fields.String()
     reported_on = fields.String()
     as_of = fields.String()
@@ -334,7 +338,7 @@ class FigureOut(Schema):
     notes = fields.String(allow_none=True)
     low = fields.Integer()
     high = fields.Integer(allow_none=True)
-    status = fields.String()
+    status = fields.String(metadata={"enum": ["active", "retracted"]})
     retraction_reason = fields.String(allow_none=True)
     version = fields.Integer()
     created_at = fields.String()
@@ -342,7 +346,7 @@ class FigureOut(Schema):
 
 
 class FigureVersionOut(FigureOut):
-    change = fields.String(metadata={"description": "created, corrected or retracted"})
+    change = fields.String(metadata={"enum": ["created", "corrected", "retracted"]})
     recorded_at = fields.String()
 
 
@@ -381,7 +385,7 @@ class SourceQuery(PageQuery):
 class SourceOut(Schema):
     id = fields.Integer()
     name = fields.String()
-    kind = fields.String()
+    kind = fields.String(metadata={"enum": list(SOURCE_KINDS)})
     affiliation = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
@@ -419,7 +423,7 @@ class RunOut(Schema):
     created_at = fields.String()
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
-    families_checked = fields.Integer()
+    series_checked = fields.Integer()
     figures_checked = fields.Integer()
     flags_opened = fields.Integer()
     flags_closed = fields.Integer()
@@ -429,7 +433,7 @@ class RunOut(Schema):
 class FlagFilters(StrictSchema):
     status = Enum(FLAG_STATUSES)
     rule = Enum(RULES)
-    conflict = Text(SHORT_TEXT)
+    conflict = Slug()
     figure_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
@@ -467,7 +471,7 @@ class FlagOut(Schema):
 
 
 class ReportQuery(StrictSchema):
-    conflict = Text(SHORT_TEXT, required=True)
+    conflict = Slug(required=True)
 
 
 class ReportExportQuery(ReportQuery, HxlQuery):

@@ -2,7 +2,7 @@
 
 The one module that speaks SQL: a second backend would replace this file. Writes open
 their own BEGIN IMMEDIATE transaction (see db.write_transaction), so each public write
-function is all-or-nothing. Derived data (low/high, family_key, version snapshots, the
+function is all-or-nothing. Derived data (low/high, series and family keys, version snapshots, the
 dirty-family marks that drive incremental reconciliation) is computed here, on the single
 write path, so it can never disagree with the figure it belongs to.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,10 @@ FIGURE_INPUT_FIELDS = (
     "conflict", "source", "category", "side", "location", "incident", "count", "count_high",
     "qualifier", "unit", "reported_on", "as_of", "period_start", "quote", "url", "notes",
 )
-FAMILY_FIELDS = ("conflict", "category", "side", "incident", "unit", "period_start")
+SERIES_FIELDS = ("conflict", "category", "side", "location", "incident", "unit",
+                 "period_start")
+FAMILY_FIELDS = tuple(field for field in SERIES_FIELDS if field != "location")
+_LOCATION = SERIES_FIELDS.index("location")
 _FIGURE_COLUMNS = tuple(f for f in FIGURE_INPUT_FIELDS if f != "source")
 FIGURE_OUTPUT_FIELDS = (
     "id", "conflict", "source", "source_id", "category", "side", "location", "incident",
@@ -64,10 +68,32 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _key(values: Sequence[Any]) -> str:
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+
+
 def family_key(figure: Mapping[str, Any]) -> str:
     """The reconciliation family: every series field but location (see API §6)."""
-    return json.dumps([figure[f] for f in FAMILY_FIELDS], ensure_ascii=False,
-                      separators=(",", ":"))
+    return _key([figure[f] for f in FAMILY_FIELDS])
+
+
+def series_key(figure: Mapping[str, Any]) -> str:
+    """The series (API §6): conflict, category, side, location, incident, unit, period."""
+    return _key([figure[f] for f in SERIES_FIELDS])
+
+
+def family_of_series(key: str) -> str:
+    """The family a series key belongs to (the same fields without location)."""
+    values = json.loads(key)
+    del values[_LOCATION]
+    return _key(values)
+
+
+def whole_series_of_family(key: str) -> str:
+    """The family's whole-conflict series: the one whose location is null."""
+    values = json.loads(key)
+    values.insert(_LOCATION, None)
+    return _key(values)
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -131,7 +157,7 @@ def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[st
         db.execute(f"UPDATE sources SET {assignments}, updated_at = ? WHERE id = ?",
                    (*changes.values(), utc_now(), source_id))
         _mark_dirty(db, [row[0] for row in db.execute(
-            "SELECT DISTINCT family_key FROM figures WHERE source_id = ?", (source_id,))])
+            "SELECT DISTINCT series_key FROM figures WHERE source_id = ?", (source_id,))])
     return get_source(db, source_id)
 
 
@@ -139,14 +165,16 @@ def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[st
 
 def _derived(figure: Mapping[str, Any]) -> dict:
     low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
-    return {"low": low, "high": high, "family_key": family_key(figure)}
+    return {"low": low, "high": high, "family_key": family_key(figure),
+            "series_key": series_key(figure)}
 
 
-def _mark_dirty(db: sqlite_utils.Database, family_keys: Iterable[str]) -> None:
+def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
+    """Queue series for the next incremental reconciliation run."""
     db.conn.executemany(
-        "INSERT INTO dirty_families (family_key, changed_seq) VALUES (?, 1)"
-        " ON CONFLICT (family_key) DO UPDATE SET changed_seq = changed_seq + 1",
-        [(key,) for key in set(family_keys)],
+        "INSERT INTO dirty_series (series_key, changed_seq) VALUES (?, 1)"
+        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = changed_seq + 1",
+        [(key,) for key in set(series_keys)],
     )
 
 
@@ -172,30 +200,31 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     hand rather than read back.
     """
     now = utc_now()
-    columns = (*_FIGURE_COLUMNS, "source_id", "low", "high", "family_key",
+    columns = (*_FIGURE_COLUMNS, "source_id", "low", "high", "family_key", "series_key",
                "created_at", "updated_at")
     insert = (f"INSERT INTO figures (id, {', '.join(columns)}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
         sources: dict[str, tuple[int, str]] = {}
-        rows, versions, families = [], [], set()
+        rows, versions, series = [], [], set()
         for figure_id, figure in enumerate(figures, start=first_id):
             name_key = figure["source"].casefold()
             if name_key not in sources:
                 sources[name_key] = _source(db, figure["source"], now)
             source_id, source_name = sources[name_key]
             derived = _derived(figure)
-            families.add(derived["family_key"])
+            series.add(derived["series_key"])
             rows.append((figure_id, *(figure[c] for c in _FIGURE_COLUMNS), source_id,
-                         derived["low"], derived["high"], derived["family_key"], now, now))
+                         derived["low"], derived["high"], derived["family_key"],
+                         derived["series_key"], now, now))
             snapshot = _new_figure(figure_id, figure, source_name, source_id, derived, now)
             versions.append((figure_id, json.dumps(snapshot, ensure_ascii=False), now))
         db.conn.executemany(insert, rows)
         db.conn.executemany(
             "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
             " VALUES (?, 1, 'created', ?, ?)", versions)
-        _mark_dirty(db, families)
+        _mark_dirty(db, series)
         ids = list(range(first_id, first_id + len(rows)))
         if then is not None:
             then(ids)
@@ -301,7 +330,7 @@ def correct_figure(db: sqlite_utils.Database, figure_id: int, changes: Mapping[s
             f"UPDATE figures SET {assignments}, version = version + 1, updated_at = ? "
             "WHERE id = ?", (*row.values(), now, figure_id),
         )
-        _mark_dirty(db, [family_key(current), row["family_key"]])
+        _mark_dirty(db, [series_key(current), row["series_key"]])
         _record_version(db, figure_id, "corrected", now)
     return get_figure(db, figure_id)
 
@@ -316,7 +345,7 @@ def retract_figure(db: sqlite_utils.Database, figure_id: int, reason: str) -> di
             "UPDATE figures SET status = 'retracted', retraction_reason = ?,"
             " version = version + 1, updated_at = ? WHERE id = ?", (reason, now, figure_id),
         )
-        _mark_dirty(db, [family_key(current)])
+        _mark_dirty(db, [series_key(current)])
         _record_version(db, figure_id, "retracted", now)
     return get_figure(db, figure_id)
 
@@ -376,7 +405,7 @@ def add_dispute(db: sqlite_utils.Database, figure_id: int, dispute: Mapping[str,
             (figure_id, source_id, dispute["reported_on"], dispute.get("quote"),
              dispute.get("url"), now),
         ).lastrowid
-        _mark_dirty(db, [family_key(figure)])
+        _mark_dirty(db, [series_key(figure)])
     return next(db.query(f"{_DISPUTE_SELECT} WHERE d.id = ?", (dispute_id,)))
 
 
@@ -474,7 +503,7 @@ def list_api_keys(db: sqlite_utils.Database) -> list[dict]:
 # --- reconciliation: runs and the lease ------------------------------------------------
 
 _RUN_COLUMNS = ("id, status, trigger, full, created_at, started_at, finished_at, "
-                "families_checked, figures_checked, flags_opened, flags_closed, error")
+                "series_checked, figures_checked, flags_opened, flags_closed, error")
 
 
 def _run_row(row: Mapping[str, Any]) -> dict:
@@ -520,9 +549,9 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str,
     with write_transaction(db):
         db.execute(
             "UPDATE reconciliation_runs SET status = ?, finished_at = ?, error = ?,"
-            " families_checked = ?, figures_checked = ?, flags_opened = ?, flags_closed = ?"
+            " series_checked = ?, figures_checked = ?, flags_opened = ?, flags_closed = ?"
             " WHERE id = ?",
-            (status, utc_now(), error, counts.get("families_checked", 0),
+            (status, utc_now(), error, counts.get("series_checked", 0),
              counts.get("figures_checked", 0), counts.get("flags_opened", 0),
              counts.get("flags_closed", 0), run_id),
         )
@@ -581,54 +610,74 @@ class LeaseLost(RuntimeError):
 
 # --- reconciliation: families and flags ------------------------------------------------
 
-def dirty_families(db: sqlite_utils.Database) -> dict[str, int]:
-    """family_key -> changed_seq for every family changed since the last run cleared it."""
-    return dict(db.execute("SELECT family_key, changed_seq FROM dirty_families").fetchall())
+def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
+    """series_key -> changed_seq for every series changed since a run last cleared it."""
+    return dict(db.execute("SELECT series_key, changed_seq FROM dirty_series").fetchall())
 
 
-def all_family_keys(db: sqlite_utils.Database) -> list[str]:
-    """Every family that has figures or flags (a full run re-checks them all)."""
+def all_series_keys(db: sqlite_utils.Database) -> list[str]:
+    """Every series that has figures or flags (a full run re-checks them all)."""
     return [row[0] for row in db.execute(
-        "SELECT family_key FROM figures UNION SELECT family_key FROM flags")]
+        "SELECT series_key FROM figures UNION SELECT series_key FROM flags"
+        " UNION SELECT whole_series_key FROM flags WHERE whole_series_key IS NOT NULL")]
 
 
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
-           f.count_high, f.low, f.high, f.family_key
+           f.count_high, f.low, f.high, f.series_key
     FROM figures f JOIN sources s ON s.id = f.source_id
 """
 
 
-def family_facts(db: sqlite_utils.Database, family_keys: Sequence[str]
-                 ) -> tuple[list[tuple], list[tuple]]:
-    """(active figures, disputes of those figures) of the given families, as plain tuples.
+@contextmanager
+def read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+    """Several reads from one snapshot of the database (a read transaction).
 
-    Tuples, in _FACT_SELECT's column order, because a full run reads every figure and a
-    dict per row would double its memory. Both are read in one read transaction, so they
-    come from one snapshot: a figure added (and disputed) between two separate reads would
-    have a dispute without its figure.
+    A run reads a series' figures, their disputes and the figures they are compared with;
+    read separately, a figure added and disputed in between would have a dispute without
+    its figure.
     """
-    marks = ", ".join("?" for _ in family_keys)
     db.conn.execute("BEGIN")
     try:
-        facts = db.execute(
-            f"{_FACT_SELECT} WHERE f.family_key IN ({marks}) AND f.status = 'active'",
-            list(family_keys)).fetchall()
-        disputes = db.execute(
-            "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
-            " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
-            f" WHERE f.family_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
-            list(family_keys)).fetchall()
+        yield
     finally:
         db.conn.execute("COMMIT")
-    return facts, disputes
+
+
+def series_facts(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
+    """Active figures of the given series, as tuples in _FACT_SELECT's column order.
+
+    Tuples, because a full run reads every figure and a dict per row would double its
+    memory.
+    """
+    marks = ", ".join("?" for _ in keys)
+    return db.execute(f"{_FACT_SELECT} WHERE f.series_key IN ({marks}) AND f.status = 'active'",
+                      list(keys)).fetchall()
+
+
+def series_disputes(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
+    """(figure id, disputing source, reported_on) for active figures of these series."""
+    marks = ", ".join("?" for _ in keys)
+    return db.execute(
+        "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
+        " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
+        f" WHERE f.series_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
+        list(keys)).fetchall()
+
+
+def part_candidates(db: sqlite_utils.Database, family: str, above: int) -> list[tuple]:
+    """Active located figures of a family whose low exceeds `above`: the only parts that
+    can exceed a whole-conflict figure whose high is at least `above`."""
+    return db.execute(
+        f"{_FACT_SELECT} WHERE f.family_key = ? AND f.status = 'active' AND f.low > ?"
+        " AND f.location IS NOT NULL", (family, above)).fetchall()
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                  findings: Sequence[tuple[str, Finding]]) -> int:
-    """Upsert one batch of (family_key, finding) as flags; returns how many flags opened
-    (new, or open again).
+                  findings: Sequence[tuple[str, str | None, Finding]]) -> int:
+    """Upsert one batch of (series_key, whole_series_key, finding) as flags; returns how
+    many flags opened (new, or open again).
 
     Runs inside its own write transaction that first renews the lease, so a run that lost
     its lease can never write a flag.
@@ -637,27 +686,28 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
     opened = 0
     with write_transaction(db):
         _hold_lease(db, holder, time.time(), ttl)
-        for family, finding in findings:
+        for owner, whole_owner, finding in findings:
             ids = list(finding.figure_ids)
             row = db.execute("SELECT id, status, figure_ids FROM flags WHERE rule = ? AND"
                              " flag_key = ?", (finding.rule, finding.key)).fetchone()
             old_ids = json.loads(row[2]) if row else None
             status, is_opening = status_when_seen(row[1] if row else None, old_ids, ids)
             opened += is_opening
-            values = (family, finding.conflict, finding.severity, json.dumps(ids),
+            values = (owner, whole_owner, finding.conflict, finding.severity, json.dumps(ids),
                       finding.explanation, status, run_id, now_iso)
             if row is None:
                 flag_id = db.execute(
-                    "INSERT INTO flags (family_key, conflict, severity, figure_ids, explanation,"
-                    " status, last_seen_run, updated_at, rule, flag_key, first_seen_run,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO flags (series_key, whole_series_key, conflict, severity,"
+                    " figure_ids, explanation, status, last_seen_run, updated_at, rule,"
+                    " flag_key, first_seen_run, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*values, finding.rule, finding.key, run_id, now_iso)).lastrowid
             else:
                 flag_id = row[0]
                 db.execute(
-                    "UPDATE flags SET family_key = ?, conflict = ?, severity = ?,"
-                    " figure_ids = ?, explanation = ?, status = ?, last_seen_run = ?,"
-                    " updated_at = ? WHERE id = ?", (*values, flag_id))
+                    "UPDATE flags SET series_key = ?, whole_series_key = ?, conflict = ?,"
+                    " severity = ?, figure_ids = ?, explanation = ?, status = ?,"
+                    " last_seen_run = ?, updated_at = ? WHERE id = ?", (*values, flag_id))
             if old_ids != ids:
                 db.execute("DELETE FROM flag_figures WHERE flag_id = ?", (flag_id,))
                 db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
@@ -666,31 +716,33 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
 
 
 def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                       family_keys: Sequence[str] | None,
-                       checked: Mapping[str, int]) -> int:
-    """End of a run: flags of the checked families that it did not see become obsolete,
+                       keys: Sequence[str] | None, checked: Mapping[str, int]) -> int:
+    """End of a run: flags of the checked series that it did not see become obsolete,
     and the dirty marks it saw are cleared, in one transaction.
 
-    `family_keys` None means every family (a full run). A family changed during the run has
-    a newer changed_seq than `checked` holds, so it stays dirty for the next run, and its
-    flags are not closed now: the run may have read it half-way through a change (a
-    disputed figure moved to a family already read, or not read at all), and the next run
+    `keys` None means every series (a full run). A series changed during the run has a
+    newer changed_seq than `checked` holds, so it stays dirty for the next run, and flags
+    it owns are not closed now: the run may have read it half-way through a change (a
+    disputed figure moved to a series already read, or not read at all), and the next run
     checks it again anyway.
     """
     now_iso = utc_now()
     with write_transaction(db):
         _hold_lease(db, holder, time.time(), ttl)
         db.conn.executemany(
-            "DELETE FROM dirty_families WHERE family_key = ? AND changed_seq = ?",
+            "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
-        scope = " AND family_key NOT IN (SELECT family_key FROM dirty_families)"
-        if family_keys is not None:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_families"
-                       " (family_key TEXT PRIMARY KEY)")
-            db.execute("DELETE FROM temp.checked_families")
-            db.conn.executemany("INSERT INTO temp.checked_families VALUES (?)",
-                                [(key,) for key in family_keys])
-            scope += " AND family_key IN (SELECT family_key FROM temp.checked_families)"
+        scope = (" AND series_key NOT IN (SELECT series_key FROM dirty_series)"
+                 " AND coalesce(whole_series_key, '') NOT IN"
+                 " (SELECT series_key FROM dirty_series)")
+        if keys is not None:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_series"
+                       " (series_key TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM temp.checked_series")
+            db.conn.executemany("INSERT INTO temp.checked_series VALUES (?)",
+                                [(key,) for key in keys])
+            scope += (" AND (series_key IN (SELECT series_key FROM temp.checked_series)"
+                      " OR whole_series_key IN (SELECT series_key FROM temp.checked_series))")
         closed = db.execute(
             "UPDATE flags SET status = 'obsolete', updated_at = ?"
             f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}",

@@ -81,7 +81,7 @@ def figure(**overrides: Any) -> dict[str, Any]:
 
 def stored_state(database: sqlite_utils.Database) -> dict[str, list]:
     """Everything a failed request must leave untouched, table by table."""
-    tables = ("sources", "figures", "figure_versions", "disputes", "dirty_families")
+    tables = ("sources", "figures", "figure_versions", "disputes", "dirty_series")
     return {t: database.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
             for t in tables}
 

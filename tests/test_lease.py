@@ -268,12 +268,12 @@ def test_a_live_lease_held_elsewhere_makes_a_run_fail(
     assert finished["status"] == "failed"
     assert finished["error"] == "another run held the lease for over 0.5 s"
     assert finished["started_at"] is None and finished["finished_at"] is not None
-    assert (finished["families_checked"], finished["flags_opened"]) == (0, 0)
+    assert (finished["series_checked"], finished["flags_opened"]) == (0, 0)
     # The holder's lease and run are untouched, and nothing was written.
     assert lease(database) == ("other-host:1:0123456789ab", other["id"], expires_at)
     assert store.get_run(database, other["id"])["status"] == "running"
     assert database.execute("SELECT count(*) FROM flags").fetchone()[0] == 0
-    assert database.execute("SELECT count(*) FROM dirty_families").fetchone()[0] == 1
+    assert database.execute("SELECT count(*) FROM dirty_series").fetchone()[0] == 1
 
     # Once the holder lets go, the next run does the work that was left.
     with write_transaction(database):
@@ -283,7 +283,7 @@ def test_a_live_lease_held_elsewhere_makes_a_run_fail(
                          " finished_at = ? WHERE id = ?", (store.utc_now(), other["id"]))
     again = run_engine.execute(database, store.create_run(database, "test", False)["id"],
                                full=False, wait_seconds=0.5)
-    assert (again["status"], again["families_checked"], again["flags_opened"]) == \
+    assert (again["status"], again["series_checked"], again["flags_opened"]) == \
         ("succeeded", 1, 1)
 
 
@@ -318,10 +318,10 @@ def test_a_lease_that_expired_but_was_not_taken_is_still_held(
 def test_a_run_longer_than_the_lease_ttl_succeeds(database: sqlite_utils.Database,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every renewal finds the lease expired (a ttl of a microsecond); nobody takes it over,
-    so the run (three batches of families) still succeeds."""
+    so the run (three batches of series) still succeeds."""
     from service.schemas import FigureIn, complete_figure
 
-    families = 2 * run_engine.FAMILIES_PER_BATCH + 50
+    families = 2 * run_engine.SERIES_PER_BATCH + 50
     store.insert_figures(database, [complete_figure(FigureIn().load(
         {"conflict": "lease-2024", "source": source, "category": "military",
          "side": f"Side {index}", "count": count, "reported_on": "2024-03-01"}))
@@ -330,5 +330,5 @@ def test_a_run_longer_than_the_lease_ttl_succeeds(database: sqlite_utils.Databas
     finished = run_engine.execute(database, store.create_run(database, "test", True)["id"],
                                   full=True, wait_seconds=1)
     assert (finished["status"], finished["error"]) == ("succeeded", None)
-    assert (finished["families_checked"], finished["flags_opened"]) == (families, families)
+    assert (finished["series_checked"], finished["flags_opened"]) == (families, families)
     assert lease(database) == (None, None, 0)

@@ -201,7 +201,7 @@ def test_every_rule_raises_exactly_its_flag(client: FlaskClient, editor: dict[st
     assert finished["flags_opened"] == 8
     assert finished["flags_closed"] == 0
     assert finished["figures_checked"] == 20
-    assert finished["families_checked"] == 6
+    assert finished["series_checked"] == 8
 
     found = flags(client, f"conflict={CONFLICT}")
     assert summary(found) == {
@@ -714,7 +714,7 @@ def test_report_best_is_the_mean_of_the_middle_two(client: FlaskClient,
 
 # --- incremental runs --------------------------------------------------------------------
 
-def test_incremental_runs_check_only_changed_families(
+def test_incremental_runs_check_only_changed_series(
         client: FlaskClient, editor: dict[str, str], database: sqlite_utils.Database) -> None:
     post_batch(client, editor, [
         body(ALPHA, 10, "2024-03-01", category="military", side="North"),
@@ -723,27 +723,27 @@ def test_incremental_runs_check_only_changed_families(
         body(ALPHA, 30, "2024-03-01", category="civilian", side="South"),
     ])
     first = reconcile(database)
-    assert (first["families_checked"], first["figures_checked"]) == (3, 4)
+    assert (first["series_checked"], first["figures_checked"]) == (4, 4)
     idle = reconcile(database)
-    assert (idle["families_checked"], idle["figures_checked"], idle["flags_opened"],
+    assert (idle["series_checked"], idle["figures_checked"], idle["flags_opened"],
             idle["flags_closed"]) == (0, 0, 0, 0)
     new = post(client, editor, GAMMA, 11, "2024-03-02", category="military", side="North")
     one = reconcile(database)
-    assert (one["families_checked"], one["figures_checked"]) == (1, 3)
-    assert reconcile(database)["families_checked"] == 0
-    # A correction that moves a figure to another family re-checks both.
+    assert (one["series_checked"], one["figures_checked"]) == (1, 3)
+    assert reconcile(database)["series_checked"] == 0
+    # A correction that moves a figure to another series re-checks both.
     correct(client, editor, new, side="South")
-    assert reconcile(database)["families_checked"] == 2
-    # A dispute, a retraction and a re-affiliation each mark their families.
+    assert reconcile(database)["series_checked"] == 2
+    # A dispute, a retraction and a re-affiliation each mark their series.
     dispute(client, editor, new, ALPHA, "2024-03-03")
-    assert reconcile(database)["families_checked"] == 1
+    assert reconcile(database)["series_checked"] == 1
     retract(client, editor, new)
     retracted = reconcile(database)
-    assert (retracted["families_checked"], retracted["figures_checked"]) == (1, 0)
+    assert (retracted["series_checked"], retracted["figures_checked"]) == (1, 0)
     affiliate(client, editor, BETA, "North")
-    assert reconcile(database)["families_checked"] == 1
-    full = reconcile(database, full=True)
-    assert (full["families_checked"], full["figures_checked"]) == (4, 4)
+    assert reconcile(database)["series_checked"] == 1
+    full = reconcile(database, full=True)  # the fifth series holds only the retracted figure
+    assert (full["series_checked"], full["figures_checked"]) == (5, 4)
 
 
 def backup(database: sqlite_utils.Database, path: Path) -> sqlite_utils.Database:
@@ -833,7 +833,7 @@ def test_full_and_incremental_runs_leave_identical_flags(
     finally:
         copy.close()
     # The same, the other way round: the full run's database, run incrementally, is stable.
-    assert reconcile(database)["families_checked"] == 0
+    assert reconcile(database)["series_checked"] == 0
     assert flags_table(database) == incremental
 
 
@@ -874,7 +874,7 @@ def test_post_run_starts_a_run_outside_the_request(
     assert response.headers["Location"].endswith(f"{RUNS}/{queued['id']}")
     done = wait_for_run(client, response.headers["Location"])
     assert done["status"] == "succeeded", done
-    assert (done["families_checked"], done["figures_checked"], done["flags_opened"],
+    assert (done["series_checked"], done["figures_checked"], done["flags_opened"],
             done["flags_closed"], done["error"]) == (1, 2, 1, 0, None)
     assert TIMESTAMP.fullmatch(done["started_at"]) and TIMESTAMP.fullmatch(done["finished_at"])
     assert done["created_at"] <= done["started_at"] <= done["finished_at"]
@@ -884,7 +884,7 @@ def test_post_run_starts_a_run_outside_the_request(
     assert full.status_code == 202
     assert full.get_json()["full"] is True
     done = wait_for_run(client, full.headers["Location"])
-    assert (done["status"], done["full"], done["families_checked"]) == ("succeeded", True, 1)
+    assert (done["status"], done["full"], done["series_checked"]) == ("succeeded", True, 1)
 
     listed = client.get(RUNS).get_json()
     assert [run["id"] for run in listed["items"]] == [queued["id"], full.get_json()["id"]]
@@ -922,18 +922,18 @@ def test_cli_reconcile_prints_a_summary_by_rule(client: FlaskClient, editor: dic
     result = runner.invoke(main, ["reconcile", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == ("Run 1 succeeded: 6 families, 20 figures checked; "
+    assert lines[0] == ("Run 1 succeeded: 8 series, 20 figures checked; "
                         "8 flags opened, 0 closed.")
     assert lines[1:] == ["  decrease: 1 open", "  disagreement: 2 open", "  disputed: 1 open",
                          "  duplicate: 3 open", "  part_exceeds_whole: 1 open"]
     result = runner.invoke(main, ["reconcile", "--full", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        "Run 2 succeeded (full): 6 families, 20 figures checked; 0 flags opened, 0 closed.")
+        "Run 2 succeeded (full): 8 series, 20 figures checked; 0 flags opened, 0 closed.")
     result = runner.invoke(main, ["reconcile", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        "Run 3 succeeded: 0 families, 0 figures checked; 0 flags opened, 0 closed.")
+        "Run 3 succeeded: 0 series, 0 figures checked; 0 flags opened, 0 closed.")
     runs = client.get(RUNS).get_json()["items"]
     assert [(run["trigger"], run["full"], run["status"]) for run in runs] == [
         ("cli", False, "succeeded"), ("cli", True, "succeeded"), ("cli", False, "succeeded")]
@@ -992,7 +992,7 @@ def test_a_figure_added_and_disputed_while_its_family_is_read(
     assert added
     assert (during["figures_checked"], during["flags_opened"]) == (1, 0)
     after = reconcile(database)  # the family changed during the run: checked again
-    assert (after["families_checked"], after["figures_checked"], after["flags_opened"]) == \
+    assert (after["series_checked"], after["figures_checked"], after["flags_opened"]) == \
         (1, 2, 2)
     assert summary(flags(client)) == {("disagreement", (x, added[0])),
                                       ("disputed", (added[0],))}
@@ -1018,7 +1018,7 @@ def test_a_disputed_figure_moving_family_during_a_run_keeps_its_flag(
     assert during["flags_closed"] == 0
     assert client.get(f"{FLAGS}/{flag['id']}").get_json()["status"] == "acknowledged"
     after = reconcile(database)
-    assert (after["families_checked"], after["flags_opened"], after["flags_closed"]) == \
+    assert (after["series_checked"], after["flags_opened"], after["flags_closed"]) == \
         (2, 0, 0)
     kept = client.get(f"{FLAGS}/{flag['id']}").get_json()
     assert (kept["status"], kept["note"], kept["figure_ids"], kept["last_seen_run"]) == \

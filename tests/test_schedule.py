@@ -41,7 +41,7 @@ def runs(db_path: Path) -> list[tuple]:
     connection = sqlite3.connect(db_path)
     try:
         return connection.execute(
-            "SELECT trigger, status, full, families_checked, flags_opened, error"
+            "SELECT trigger, status, full, series_checked, flags_opened, error"
             " FROM reconciliation_runs ORDER BY id").fetchall()
     finally:
         connection.close()

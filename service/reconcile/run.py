@@ -1,8 +1,8 @@
 """One reconciliation run: read the changed families, apply the rules, write the flags.
 
-A run re-examines only the families touched since the last successful run (figures added,
+A run re-examines only the series touched since the last successful run (figures added,
 corrected, retracted or disputed; sources re-affiliated), so its cost follows the change,
-not the size of the database; `full=True` re-checks everything. Families are read outside
+not the size of the database; `full=True` re-checks everything. Series are read outside
 any write lock and their flags written a batch per short transaction, so writers are never
 held up for the length of a run. A figure changed while the run reads it is marked dirty
 again and checked by the next run.
@@ -10,22 +10,25 @@ again and checked by the next run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import sqlite_utils
 
 from .. import store
-from .rules import Dispute, Fact, Finding, evaluate_family
+from .rules import Dispute, Fact, Finding, evaluate_parts_and_wholes, evaluate_series
 
 LEASE_TTL_SECONDS = 60.0
 LEASE_POLL_SECONDS = 0.2
-FAMILIES_PER_BATCH = 200
+SERIES_PER_BATCH = 500
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +52,7 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
                              error=f"another run held the lease for over {wait_seconds:g} s")
             return store.get_run(db, run_id)
         time.sleep(LEASE_POLL_SECONDS)
-    counts = dict.fromkeys(("families_checked", "figures_checked", "flags_opened",
+    counts = dict.fromkeys(("series_checked", "figures_checked", "flags_opened",
                             "flags_closed"), 0)
     try:
         _check(db, run_id, holder, full, counts)
@@ -64,36 +67,80 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
 
 def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
            counts: dict[str, int]) -> None:
-    dirty = store.dirty_families(db)
-    families = store.all_family_keys(db) if full else sorted(dirty)
-    for batch in _batches(families, FAMILIES_PER_BATCH):
+    dirty = store.dirty_series(db)
+    keys = store.all_series_keys(db) if full else list(dirty)
+    # A family's series side by side, its whole-conflict series first, so a batch usually
+    # holds a whole and its parts together.
+    keys.sort(key=lambda key: (store.family_of_series(key), key))
+    for batch in _batches(keys, SERIES_PER_BATCH):
         findings, figures = _evaluate(db, batch)
-        counts["families_checked"] += len(batch)
+        counts["series_checked"] += len(batch)
         counts["figures_checked"] += figures
         counts["flags_opened"] += store.save_findings(db, run_id, holder, LEASE_TTL_SECONDS,
                                                       findings)
     counts["flags_closed"] = store.close_unseen_flags(
-        db, run_id, holder, LEASE_TTL_SECONDS, None if full else families, dirty)
+        db, run_id, holder, LEASE_TTL_SECONDS, None if full else keys, dirty)
 
 
-def _evaluate(db: sqlite_utils.Database, families: Sequence[str]
-              ) -> tuple[list[tuple[str, Finding]], int]:
-    """(family_key, finding) for every finding in these families, and the figures read."""
-    rows, dispute_rows = store.family_facts(db, families)
-    facts_by_family: dict[str, list[Fact]] = defaultdict(list)
-    family_of_figure: dict[int, str] = {}
-    for *fields, family in rows:
+Owned = tuple[str, str | None, Finding]
+"""A finding with the series that own it: its own, and for part_exceeds_whole the whole's."""
+
+
+def _evaluate(db: sqlite_utils.Database, keys: Sequence[str]) -> tuple[list[Owned], int]:
+    """Every finding that involves a figure of these series, and how many figures it read.
+
+    Series rules need each series whole. part_exceeds_whole needs, for a changed part
+    series, its family's whole-conflict figures; for a changed whole series, only the parts
+    whose low exceeds the smallest high among the wholes, which an index finds at once,
+    so a run never reads a whole family for one new figure.
+    """
+    series_of: dict[int, str] = {}
+    with store.read_snapshot(db):
+        facts = _facts(store.series_facts(db, keys), series_of)
+        disputes = [Dispute(*row) for row in store.series_disputes(db, keys)]
+        comparisons = [_parts_and_wholes(db, family, members, facts, series_of)
+                       for family, members in _group(keys, store.family_of_series).items()]
+    owned: list[Owned] = []
+    for key, members in _group(facts, lambda fact: series_of[fact.id]).items():
+        owned += [(key, None, finding) for finding in evaluate_series(members, disputes)]
+    for pair_facts in comparisons:
+        for finding in evaluate_parts_and_wholes(pair_facts):
+            part_id, whole_id = json.loads(finding.key)
+            owned.append((series_of[part_id], series_of[whole_id], finding))
+    return owned, len(series_of)
+
+
+def _parts_and_wholes(db: sqlite_utils.Database, family: str, keys: Sequence[str],
+                      facts: Sequence[Fact], series_of: dict[int, str]) -> list[Fact]:
+    """The figures of one family that part_exceeds_whole must compare for these series."""
+    whole_key = store.whole_series_of_family(family)
+    changed = set(keys)
+    if whole_key in changed:
+        wholes = [fact for fact in facts if series_of[fact.id] == whole_key]
+        bounded = [fact.high for fact in wholes if fact.high is not None]
+        if not bounded:
+            return []
+        return wholes + _facts(store.part_candidates(db, family, min(bounded)), series_of)
+    wholes = _facts(store.series_facts(db, [whole_key]), series_of)
+    parts = [fact for fact in facts if series_of[fact.id] in changed]
+    return wholes + parts if wholes and parts else []
+
+
+def _facts(rows: Sequence[tuple], series_of: dict[int, str]) -> list[Fact]:
+    """Facts from store rows (the series key last), noting each figure's series."""
+    facts = []
+    for *fields, key in rows:
         fact = Fact(*fields)
-        facts_by_family[family].append(fact)
-        family_of_figure[fact.id] = family
-    disputes_by_family: dict[str, list[Dispute]] = defaultdict(list)
-    for figure_id, source, reported_on in dispute_rows:
-        disputes_by_family[family_of_figure[figure_id]].append(
-            Dispute(figure_id, source, reported_on))
-    findings = [(family, finding)
-                for family, facts in facts_by_family.items()
-                for finding in evaluate_family(facts, disputes_by_family[family])]
-    return findings, len(rows)
+        series_of[fact.id] = key
+        facts.append(fact)
+    return facts
+
+
+def _group(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
+    groups: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
