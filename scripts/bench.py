@@ -154,13 +154,14 @@ def reference_ingest(rows: list[dict], path: Path) -> float:
                "count", "count_high", "qualifier", "reported_on", "as_of", "quote", "url",
                "notes")
     sql = (f"INSERT INTO figures ({', '.join(columns)}, source_id, low, high, family_key,"
-           f" created_at, updated_at) VALUES ({', '.join('?' * len(columns))}, 1, ?, ?, ?,"
-           " '', '')")
+           f" series_key, created_at, updated_at) VALUES ({', '.join('?' * len(columns))}, 1,"
+           " ?, ?, ?, ?, '', '')")
     started = time.perf_counter()
     for offset in range(0, len(rows), BATCH):
         chunk = rows[offset:offset + BATCH]
         conn.executemany(sql, [[r[c] for c in columns]
-                               + [*interval(r["qualifier"], r["count"]), store.family_key(r)]
+                               + [*interval(r["qualifier"], r["count"]), store.family_key(r),
+                                  store.series_key(r)]
                                for r in chunk])
         conn.commit()
     elapsed = time.perf_counter() - started

@@ -7,8 +7,10 @@ carry on) and memory stays flat.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +24,21 @@ from .csvio import (
     REPORT_HXL,
     stream_csv,
 )
-from .reconcile.report import build_report
+from .reconcile.report import SERIES_FIELDS, series_entry
 
 PAGE_ROWS = 1_000
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9-]+")
 
 
 def filename(kind: str, conflict: str | None) -> str:
-    """figures-nagorno-karabakh-2020-2026-11-25.csv: what, which conflict, which day."""
+    """figures-nagorno-karabakh-2020-2026-11-25.csv: what, which conflict, which day.
+
+    The conflict filter is any text (not only a slug), so it is cut down to safe characters:
+    a quote, a line break or non-ASCII text must not break or inject a header.
+    """
     today = datetime.now(UTC).date().isoformat()
-    return f"{kind}-{conflict or 'all'}-{today}.csv"
+    label = _UNSAFE_IN_FILENAME.sub("_", conflict)[:100] if conflict else "all"
+    return f"{kind}-{label}-{today}.csv"
 
 
 def _keyset_pages(fetch: Callable[[int, int], Sequence[Any]],
@@ -89,10 +97,17 @@ def _report_row(series: Mapping[str, Any]) -> list[Any]:
             for c in REPORT_COLUMNS]
 
 
+def _series_key(figure: Mapping[str, Any]) -> tuple:
+    return tuple(figure[field] for field in SERIES_FIELDS)
+
+
 def report_csv(db_path: Path, conflict: str, hxl: bool) -> Iterator[str]:
+    """One row a series, built as the figures arrive (report.build_report, one series at a
+    time): only the current series is held, not the whole report."""
     def rows(connection: Any) -> Iterator[list[Any]]:
         marks = store.flag_marks(connection, conflict)
-        for series in build_report(store.report_figures(connection, conflict), marks):
-            yield _report_row(series)
+        figures = store.report_figures(connection, conflict)
+        for key, members in groupby(figures, key=_series_key):
+            yield _report_row(series_entry(key, list(members), marks))
     return stream_csv(REPORT_COLUMNS, _with_connection(db_path, rows),
                       list(REPORT_HXL.values()) if hxl else None)

@@ -99,8 +99,21 @@ def Name(**kwargs: Any) -> Text:  # noqa: N802 - reads as a field type in schema
     return Text(SHORT_TEXT, min_length=1, strip=True, **kwargs)
 
 
-def LongText(**kwargs: Any) -> Text:  # noqa: N802
-    return Text(LONG_TEXT, **kwargs)
+class OptionalText(Text):
+    """Free text where saying nothing is null: blank text ("" or spaces) is stored as null.
+
+    Otherwise "" and null would be two ways to say "no quote", and CSV, which writes both
+    as an empty cell, could not bring the difference back.
+    """
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text if text.strip() else None
+
+
+def LongText(**kwargs: Any) -> OptionalText:  # noqa: N802
+    """Quotes and notes: up to 2,000 characters, null when blank."""
+    return OptionalText(LONG_TEXT, allow_none=True, **kwargs)
 
 
 class IsoDate(fields.Field):
@@ -215,9 +228,9 @@ def _figure_fields(required: bool) -> dict[str, fields.Field]:
         "reported_on": IsoDate(required=required),
         "as_of": IsoDate(allow_none=True),
         "period_start": IsoDate(allow_none=True),
-        "quote": LongText(allow_none=True),
+        "quote": LongText(),
         "url": HttpUrl(allow_none=True),
-        "notes": LongText(allow_none=True),
+        "notes": LongText(),
     }
 
 
@@ -267,7 +280,7 @@ class RetractIn(StrictSchema):
 class DisputeIn(StrictSchema):
     source = Name(required=True)
     reported_on = IsoDate(required=True)
-    quote = LongText(allow_none=True)
+    quote = LongText()
     url = HttpUrl(allow_none=True)
 
     @validates_schema
