@@ -274,7 +274,11 @@ def main() -> None:
     rng = random.Random(args.seed)
     series = make_series(rng, args.series)
     rows = make_figures(rng, series, args.figures)
+    # A day of news: new figures for the series in the news (a hundred of them). The
+    # spread case (each new figure in another random series) is measured too, for honesty.
     new_rows = make_figures(rng, series[:NEW_FIGURE_SERIES], NEW_FIGURES, start_day=600)
+    spread_rows = make_figures(rng, rng.sample(series, NEW_FIGURES), NEW_FIGURES,
+                               start_day=620)
     results = []
 
     def report(name: str, ours: float, reference: float | None, unit: str,
@@ -316,6 +320,10 @@ def main() -> None:
                    "<= 5% of full")
             report("incremental / full", 100 * incremental_seconds / full_seconds, None, "%",
                    "<= 5%")
+            http_ingest(server, token, spread_rows)
+            spread_seconds, _ = timed_run(db_path, full=False)
+            report(f"incremental / full, {NEW_FIGURES:,} new figures in {NEW_FIGURES:,} "
+                   "random series", 100 * spread_seconds / full_seconds, None, "%", "-")
             p50, p99 = list_latency(server, series, rng)
             report("GET /figures?conflict&category p50", p50, None, "ms", "-")
             report("GET /figures?conflict&category p99", p99, None, "ms", "< 50 ms")

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .reconcile.schedule import RunLauncher
 
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # an API: no /static route to serve files
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

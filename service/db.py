@@ -47,14 +47,22 @@ def _create_schema_if_empty(db: sqlite_utils.Database) -> None:
     """Apply schema.sql to an empty, unversioned database; racing processes create it once.
 
     A file that has no tables but carries another user_version is left alone, so the
-    version check refuses it instead of this function silently re-stamping it.
+    version check refuses it instead of this function silently re-stamping it. An existing
+    database is recognised with plain reads: every request opens a connection, and taking
+    the write lock here would make every read wait for any write in progress.
     """
+    if not _is_blank(db):  # the usual case, answered without taking the write lock
+        return
     with write_transaction(db):
-        empty = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
-        unversioned = db.execute("PRAGMA user_version").fetchone()[0] == 0
-        if empty and unversioned:
+        if _is_blank(db):
             for statement in _statements(SCHEMA_PATH.read_text(encoding="utf-8")):
                 db.conn.execute(statement)
+
+
+def _is_blank(db: sqlite_utils.Database) -> bool:
+    """No tables and no schema version: a new file (or an empty one) to create."""
+    return (db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+            and db.execute("PRAGMA user_version").fetchone()[0] == 0)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -82,6 +82,11 @@ def http_problem(error: HTTPException) -> Response:
     if code == 400 and "messages" in data:
         return problem(400, "Malformed request body",
                        "The body is not valid JSON in UTF-8.", kind="malformed-body")
+    if code == 413:
+        limit = current_app.config["SETTINGS"].max_body_mb
+        return problem(413, error.name, f"The request body is larger than the limit of "
+                       f"{limit} MB (CASUALTY_TRACKER_MAX_BODY_MB); nothing was changed.",
+                       kind="body-too-large")
     headers = dict(data.get("headers") or {})
     if code == 405 and error.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]

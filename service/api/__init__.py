@@ -38,6 +38,8 @@ def require_media_type() -> Response | None:
     """before_request: a body of the wrong media type is refused with 415 (API §3)."""
     if request.method not in ("POST", "PUT", "PATCH") or not request.path.startswith(PREFIX):
         return None
+    if request.routing_exception is not None:  # no such route or method: 404/405, not 415
+        return None
     expected = BODY_MEDIA_TYPES.get(request.path, "application/json")
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
     if request.path in OPTIONAL_BODY_PATHS and not has_body:
@@ -54,7 +56,7 @@ def require_media_type() -> Response | None:
 
 IDEMPOTENCY_PARAMETER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"},
     "description": "Send the same key with a retried request to get the first answer again "
                    "instead of storing twice (remembered 24 hours); the same key with a "
                    "different body is a 422.",

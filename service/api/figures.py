@@ -30,6 +30,11 @@ from . import IDEMPOTENCY_PARAMETER, PREFIX, Blueprint, answer_with_ids, idempot
 
 blp = Blueprint("figures", __name__, url_prefix=f"{PREFIX}/figures",
                 description="Casualty figures: one number one source gave on one date.")
+FIGURE_EXAMPLE = {
+    "conflict": "nagorno-karabakh-2020", "source": "Azerbaijani officials",
+    "category": "civilian", "side": "Azerbaijan", "count": 22, "reported_on": "2020-10-04",
+    "quote": "Azerbaijani officials say 22 civilians have been killed",
+}
 
 
 @blp.route("")
@@ -41,7 +46,7 @@ class Figures(MethodView):
         return paginate(lambda after, limit: store.list_figures(
             get_db(), query, after_id=after, limit=limit), query)
 
-    @blp.arguments(FigureIn)
+    @blp.arguments(FigureIn, example=FIGURE_EXAMPLE)
     @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, FigureOut, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, figure: dict[str, Any]) -> Response:
@@ -54,7 +59,10 @@ class Figures(MethodView):
 
 @blp.route("/batch")
 class FigureBatch(MethodView):
-    @blp.arguments(FigureBatchIn)
+    @blp.arguments(FigureBatchIn, example={"figures": [
+        FIGURE_EXAMPLE, {**FIGURE_EXAMPLE, "source": "Armenian Defence Ministry",
+                         "side": "Armenia", "count": 30, "qualifier": "about",
+                         "quote": None}]})
     @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, IdsOut)
     def post(self, batch: dict[str, Any]) -> Response:

@@ -82,7 +82,10 @@ def create_figures(figures: Sequence[Mapping[str, Any]], respond: Respond) -> Re
 
     def record(ids: list[int]) -> None:
         status, body, location = respond(db, ids)
-        answer.update(status=status, body=current_app.json.dumps(body), location=location)
+        # serialised exactly as every other JSON answer (compact, newline-terminated), so
+        # the 201 body is byte for byte what a later GET of the same figure answers
+        text = current_app.json.response(body).get_data(as_text=True)
+        answer.update(status=status, body=text, location=location)
         if claim is not None:
             store.remember_response(db, claim.owner, claim.key, claim.scope,
                                     claim.request_hash, status, answer["body"], location)

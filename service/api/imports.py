@@ -20,9 +20,12 @@ blp = Blueprint("imports", __name__, url_prefix=PREFIX,
 @blp.route("/imports")
 class Imports(MethodView):
     @blp.arguments(ImportQuery, location="query")
-    @blp.doc(requestBody={"required": True, "content": {"text/csv": {"schema": {
-        "type": "string", "description": "CSV with the figures-export columns; "
-                                         "server-managed columns are ignored."}}}})
+    @blp.doc(requestBody={"required": True, "content": {"text/csv": {
+        "schema": {"type": "string", "description": "CSV with the figures-export columns; "
+                                                    "server-managed columns are ignored."},
+        "example": "conflict,source,category,side,count,reported_on\r\n"
+                   "nagorno-karabakh-2020,Azerbaijani officials,civilian,Azerbaijan,22,"
+                   "2020-10-04\r\n"}}})
     @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, IdsOut)
     def post(self, query: dict[str, Any]) -> Response:
