@@ -14,6 +14,16 @@ from .config import Settings
 from .reconcile.schedule import start_scheduler
 
 
+def waitress_body_limit(settings: Settings) -> int:
+    """Where waitress stops reading a body and answers its own plain-text 413.
+
+    Well above our limit, so that any body a client could plausibly send by mistake
+    reaches the app and gets the problem+json 413 the contract promises; still bounded, so
+    a hostile client cannot make the server spool gigabytes.
+    """
+    return 2 * settings.max_body_bytes + 16 * 1024 * 1024
+
+
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -26,7 +36,7 @@ def serve(settings: Settings) -> None:
              f"every {settings.reconcile_seconds} s" if scheduler else "schedule off")
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-                       max_request_body_size=settings.max_body_bytes + 1024 * 1024,
+                       max_request_body_size=waitress_body_limit(settings),
                        ident="casualty-tracker")
     finally:
         if scheduler is not None:
