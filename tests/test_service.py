@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+from service import create_app
+from service.config import Settings
 
 #: Every path of §4, §5 and §8 with its methods.
 CONTRACT_PATHS = {
@@ -125,3 +129,14 @@ def test_openapi_needs_no_token(client: FlaskClient) -> None:
         response = client.get("/api/v1/openapi.json", headers=headers)
         assert response.status_code == 200
         assert response.get_json()["openapi"].startswith("3")
+
+
+def test_health_is_a_503_problem_when_the_database_cannot_be_used(tmp_path: Path) -> None:
+    db_path = tmp_path / "casualty-tracker.db"
+    app = create_app(Settings(db_path=db_path, reconcile_seconds=0))
+    db_path.unlink()
+    db_path.mkdir()  # a directory where the database was: SQLite cannot open it
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["detail"].startswith("The database cannot be used")

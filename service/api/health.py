@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import sqlite3
+
+from flask import Response, current_app
 from flask.views import MethodView
 
 from .. import store
-from ..db import get_db
+from ..db import SchemaVersionError, get_db
+from ..errors import problem
 from ..schemas import HealthOut
 from . import PREFIX, Blueprint
 
@@ -16,12 +19,19 @@ blp = Blueprint("health", __name__, url_prefix=PREFIX, description="Service heal
 @blp.route("/health")
 class Health(MethodView):
     @blp.response(200, HealthOut)
-    def get(self) -> dict:
-        db = get_db()
+    def get(self) -> dict | Response:
+        """200 while the database answers; 503 (problem+json) when it does not, so a
+        monitor or load balancer can take the instance out of service."""
+        try:
+            db = get_db()
+            last_run = store.latest_run(db)
+        except (sqlite3.Error, SchemaVersionError) as error:
+            return problem(503, "Service Unavailable",
+                           f"The database cannot be used: {error}", kind="database-unavailable")
         scheduler = current_app.extensions.get("casualty_tracker_scheduler")
         return {
             "status": "ok",
             "database": "ok",
             "scheduler": "running" if scheduler is not None and scheduler.running else "off",
-            "last_run": store.latest_run(db),
+            "last_run": last_run,
         }
