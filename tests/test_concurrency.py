@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import figure
 from flask.testing import FlaskClient
 from realserver import Answer, Server, running_server
