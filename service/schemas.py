@@ -419,9 +419,18 @@ def page_of(item_schema: type[Schema]) -> type[Schema]:
 
 # --- reconciliation --------------------------------------------------------------------
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean would also take "yes", 1 or "off"."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class RunIn(StrictSchema):
-    full = fields.Boolean(load_default=False, metadata={
-        "description": "Re-check every family, not only those changed since the last run."})
+    full = StrictBoolean(load_default=False, metadata={
+        "description": "Re-check every series, not only those changed since the last run."})
 
 
 class RunQuery(PageQuery):

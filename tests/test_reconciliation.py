@@ -898,6 +898,12 @@ def test_post_run_starts_a_run_outside_the_request(
 
     assert_problem(client.post(RUNS, headers=reader), 403)
     assert_problem(client.post(RUNS), 401)
+    before = client.get(RUNS).get_json()["items"]
+    for not_a_boolean in ("yes", 1, "true", None):
+        assert_problem(client.post(RUNS, json={"full": not_a_boolean}, headers=editor), 422,
+                       "full")
+    assert_problem(client.post(RUNS, json={"fast": True}, headers=editor), 422, "fast")
+    assert client.get(RUNS).get_json()["items"] == before  # a refused request starts nothing
     assert_problem(client.post(RUNS, json={"full": True, "colour": "red"}, headers=editor),
                    422)
     assert_problem(client.post(RUNS, json=[], headers=editor), 422)
