@@ -20,6 +20,7 @@ from .errors import problem
 
 ROLE_RANK = {"reader": 1, "editor": 2, "admin": 3}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Paths every client may call without a token (and with any token: it is ignored).
 OPEN_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json"})
 TOKEN_PREFIX = "ct_"
 

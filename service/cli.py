@@ -120,7 +120,7 @@ def seed(if_empty: bool, db_path: str | None) -> None:
 
 
 @main.command()
-@click.option("--full", is_flag=True, help="Re-check every family, not only changed ones.")
+@click.option("--full", is_flag=True, help="Re-check every series, not only changed ones.")
 @db_option
 def reconcile(full: bool, db_path: str | None) -> None:
     """Run one reconciliation now and print a summary by rule."""

@@ -18,12 +18,11 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from .auth import OPEN_PATHS
 from .errors import http_problem
 from .schemas import IsoDate, Text
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-#: Paths every client may call without a token; no 401 there.
-OPEN_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json"})
 
 
 class ProblemOut(Schema):

@@ -1,10 +1,10 @@
-"""Every SQL statement of the service (figures, sources, disputes, keys).
+"""Every SQL statement of the service (figures, sources, disputes, keys, runs, flags).
 
 The one module that speaks SQL: a second backend would replace this file. Writes open
 their own BEGIN IMMEDIATE transaction (see db.write_transaction), so each public write
-function is all-or-nothing. Derived data (low/high, series and family keys, version snapshots, the
-dirty-family marks that drive incremental reconciliation) is computed here, on the single
-write path, so it can never disagree with the figure it belongs to.
+function is all-or-nothing. Derived data (low/high, series and family keys, version
+snapshots, the dirty-series marks that drive incremental reconciliation) is computed here,
+on the single write path, so it can never disagree with the figure it belongs to.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def list_sources(db: sqlite_utils.Database, *, after_id: int, limit: int,
 
 
 def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[str, Any]) -> dict:
-    """Set kind and/or affiliation; the source's families are re-reconciled next run."""
+    """Set kind and/or affiliation; the source's series are re-reconciled next run."""
     with write_transaction(db):
         if not db.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone():
             raise NotFound(f"There is no source {source_id}.")
@@ -608,7 +608,7 @@ class LeaseLost(RuntimeError):
     """This run no longer holds the lease; it must stop writing."""
 
 
-# --- reconciliation: families and flags ------------------------------------------------
+# --- reconciliation: series and flags --------------------------------------------------
 
 def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
     """series_key -> changed_seq for every series changed since a run last cleared it."""

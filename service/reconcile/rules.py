@@ -2,11 +2,12 @@
 
 This is the functional core of reconciliation: plain data in, plain data out. No Flask, no
 SQL, no I/O, no clock, standard library only, so every rule can be checked exhaustively in
-tests and the run engine only has to load figures and persist findings. The caller passes the
-active figures of one *family* (conflict, category, side, incident, unit and period_start in
-common; every location together, so a part can be compared with its whole) to
-:func:`evaluate_family` and stores each :class:`Finding` as a flag identified by
-``(rule, key)``.
+tests and the run engine only has to load figures and persist findings. A *family* is the
+figures sharing conflict, category, side, incident, unit and period_start (every location
+together, so a part can be compared with its whole). The run engine passes whole series to
+:func:`evaluate_series` and parts with their wholes to :func:`evaluate_parts_and_wholes`;
+:func:`evaluate_family` is both at once over a whole family. Each :class:`Finding` is stored
+as a flag identified by ``(rule, key)``.
 
 Contradiction
 -------------
