@@ -825,3 +825,139 @@ def flag_marks(db: sqlite_utils.Database, conflict: str) -> dict[int, list[tuple
             " WHERE fl.conflict = ? AND fl.status IN ('open', 'acknowledged')", (conflict,)):
         marks.setdefault(figure_id, []).append((flag_id, rule, status))
     return marks
+
+
+# --- pages and series charts (web/, GET /series) ---------------------------------------
+# Kept together at the end so the web pages' queries stay in one place.
+
+_SERIES_FIGURE_SELECT = (
+    "SELECT f.*, s.name AS source, s.affiliation FROM figures f"
+    " JOIN sources s ON s.id = f.source_id"
+)
+
+
+def series_figures(db: sqlite_utils.Database, series_key: str) -> list[dict]:
+    """The active figures of one series (every column of `figures`, plus the source's
+    name and affiliation), ordered by id: one indexed read on figures_series."""
+    return list(db.query(f"{_SERIES_FIGURE_SELECT} WHERE f.series_key = ?"
+                         " AND f.status = 'active' ORDER BY f.id", (series_key,)))
+
+
+def conflict_series_figures(db: sqlite_utils.Database, conflict: str) -> list[dict]:
+    """The conflict's active figures like series_figures, grouped by series_key."""
+    return list(db.query(f"{_SERIES_FIGURE_SELECT} WHERE f.conflict = ?"
+                         " AND f.status = 'active' ORDER BY f.series_key, f.id", (conflict,)))
+
+
+def open_flagged_figures(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> set[int]:
+    """Which of these figures an open flag lists."""
+    found: set[int] = set()
+    ids = list(figure_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(row[0] for row in db.execute(
+            "SELECT DISTINCT ff.figure_id FROM flag_figures ff"
+            " JOIN flags fl ON fl.id = ff.flag_id"
+            f" WHERE ff.figure_id IN ({marks}) AND fl.status = 'open'", chunk))
+    return found
+
+
+def series_keys_of(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> dict[int, str]:
+    """figure id -> the series_key it is stored under (for linking report rows)."""
+    found: dict[int, str] = {}
+    ids = list(figure_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(db.execute(
+            f"SELECT id, series_key FROM figures WHERE id IN ({marks})", chunk).fetchall())
+    return found
+
+
+def conflict_exists(db: sqlite_utils.Database, conflict: str) -> bool:
+    """Whether any figure, active or retracted, names this conflict."""
+    return db.execute("SELECT 1 FROM figures WHERE conflict = ? LIMIT 1",
+                      (conflict,)).fetchone() is not None
+
+
+def conflict_overview(db: sqlite_utils.Database) -> list[dict]:
+    """Per conflict: active figures, series, and open flags by severity."""
+    conflicts: dict[str, dict] = {}
+    for conflict, figures, series in db.execute(
+            "SELECT conflict, count(*), count(DISTINCT series_key) FROM figures"
+            " WHERE status = 'active' GROUP BY conflict ORDER BY conflict"):
+        conflicts[conflict] = {"conflict": conflict, "figures": figures, "series": series,
+                               "open_flags": {"high": 0, "medium": 0, "low": 0}}
+    for conflict, severity, count in db.execute(
+            "SELECT conflict, severity, count(*) FROM flags WHERE status = 'open'"
+            " GROUP BY conflict, severity"):
+        if conflict in conflicts:
+            conflicts[conflict]["open_flags"][severity] = count
+    return list(conflicts.values())
+
+
+_SEVERITY_ORDER = "CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
+
+
+def flags_by_severity(db: sqlite_utils.Database, *, status: str, conflict: str | None,
+                      rule: str | None, offset: int, limit: int) -> tuple[list[dict], int]:
+    """One page of flags, worst severity first, then oldest; and how many match."""
+    where, params = ["status = ?"], [status]
+    for name, value in (("conflict", conflict), ("rule", rule)):
+        if value is not None:
+            where.append(f"{name} = ?")
+            params.append(value)
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM flags WHERE {clause}", params).fetchone()[0]
+    rows = [_flag_row(row) for row in db.query(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE {clause}"
+        f" ORDER BY {_SEVERITY_ORDER}, id LIMIT ? OFFSET ?", [*params, limit, offset])]
+    return rows, total
+
+
+def figures_by_id(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> dict[int, dict]:
+    """id -> figure (as get_figure gives it) for every id that exists."""
+    found: dict[int, dict] = {}
+    ids = list(dict.fromkeys(figure_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update((row["id"], row) for row in db.query(
+            f"{_FIGURE_SELECT} WHERE f.id IN ({marks})", chunk))
+    return found
+
+
+def flags_of_figure(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
+    """Every flag, in any status, that lists this figure."""
+    return [_flag_row(row) for row in db.query(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE id IN"
+        " (SELECT flag_id FROM flag_figures WHERE figure_id = ?) ORDER BY id", (figure_id,))]
+
+
+def api_key_for_hash(db: sqlite_utils.Database, token_hash: str) -> dict | None:
+    """{"name", "role", "token_hash"} of the live key with this token hash, or None."""
+    rows = list(db.query("SELECT name, role, token_hash FROM api_keys"
+                         " WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
+    return rows[0] if rows else None
+
+
+def web_secret_key(db: sqlite_utils.Database, make: Callable[[], str]) -> str:
+    """The pages' session-signing key: made once by `make()` and kept in the database, so
+    every process serving it signs alike and sessions survive a restart.
+
+    A database made before the table existed gets it here (CREATE TABLE IF NOT EXISTS is
+    harmless to run again); racing processes keep the first key written.
+    """
+    row = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                     " AND name = 'web_secret'").fetchone()
+    if row is not None:
+        found = db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()
+        if found is not None:
+            return found[0]
+    with write_transaction(db):
+        db.execute("CREATE TABLE IF NOT EXISTS web_secret (id INTEGER PRIMARY KEY"
+                   " CHECK (id = 1), secret TEXT NOT NULL, created_at TEXT NOT NULL)")
+        db.execute("INSERT INTO web_secret (id, secret, created_at) VALUES (1, ?, ?)"
+                   " ON CONFLICT (id) DO NOTHING", (make(), utc_now()))
+    return db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()[0]
