@@ -62,6 +62,8 @@ def series_document(db: sqlite_utils.Database, query: Mapping[str, Any]) -> dict
 class Series(MethodView):
     @blp.arguments(SeriesQuery, location="query")
     @blp.response(200, SeriesOut)
+    @blp.alt_response(404, response="NOT_FOUND", description="`series` names no series "
+                      "with active figures in this conflict")
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Per series (the report's), per source: points and daily changes.
 
