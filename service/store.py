@@ -961,3 +961,24 @@ def web_secret_key(db: sqlite_utils.Database, make: Callable[[], str]) -> str:
         db.execute("INSERT INTO web_secret (id, secret, created_at) VALUES (1, ?, ?)"
                    " ON CONFLICT (id) DO NOTHING", (make(), utc_now()))
     return db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()[0]
+
+
+def report_fingerprint(db: sqlite_utils.Database, conflict: str) -> tuple:
+    """A value that changes whenever the conflict's report could change, read cheaply.
+
+    Every figure write (insert, correction, retraction, a source's new affiliation) marks
+    its series dirty in the same transaction — the invariant incremental reconciliation
+    rests on — and a run clears those marks only as it records itself in
+    reconciliation_runs; flags change only with their status or updated_at. So the dirty
+    marks, the latest run, the conflict's flags by status and the sources together tell
+    when a page's cached report is stale.
+    """
+    dirty = db.execute("SELECT count(*), total(changed_seq) FROM dirty_series").fetchone()
+    run = db.execute("SELECT id, status, finished_at FROM reconciliation_runs"
+                     " ORDER BY id DESC LIMIT 1").fetchone()
+    flags = db.execute("SELECT status, count(*), max(updated_at) FROM flags"
+                       " WHERE conflict = ? GROUP BY status ORDER BY status",
+                       (conflict,)).fetchall()
+    sources = db.execute("SELECT count(*), max(updated_at) FROM sources").fetchone()
+    return (tuple(dirty), tuple(run) if run else None, tuple(map(tuple, flags)),
+            tuple(sources))

@@ -355,3 +355,40 @@ def test_the_signing_key_is_made_once_and_kept_in_the_database(
     assert chosen not in repr(Settings.from_env(env))
     with pytest.raises(ConfigError, match="CASUALTY_TRACKER_SECRET_KEY"):
         Settings.from_env({"CASUALTY_TRACKER_SECRET_KEY": "short"})
+
+
+def test_the_conflict_page_never_shows_a_stale_report(
+        app: Flask, editor: dict[str, str], seeded: sqlite_utils.Database,
+        token: Callable[[str], str]) -> None:
+    """The page keeps the report between requests; every change shows at once."""
+    client = app.test_client()
+    page = f"/conflicts/{SEED}?category=missing"
+
+    def row() -> str:
+        html = client.get(page).get_data(as_text=True)
+        table = html[html.index('id="report-table"'):]
+        return re.sub(r"\s+", " ", table[:table.index("</table>")])
+
+    assert "No series match" in row()
+    first = client.post(f"{API}/figures", json=figure(category="missing", count=10),
+                        headers=editor).get_json()
+    assert ">10<" in row() and "single source" in row()
+    client.patch(f"{API}/figures/{first['id']}", json={"count": 12}, headers=editor)
+    assert ">12<" in row()
+    second = client.post(f"{API}/figures", json=figure(category="missing", count=50,
+                                                       source="Monitor"), headers=editor)
+    assert ">31<" in row() and "corroborated" in row()  # the median of 12 and 50
+    reconcile(seeded)
+    assert "contested" in row()
+    (flag,) = client.get(f"{API}/flags?rule=disagreement&status=open").get_json()["items"]
+    client.patch(f"{API}/flags/{flag['id']}", json={"status": "resolved"}, headers=editor)
+    assert "corroborated" in row()
+    monitor = client.get(f"{API}/sources?name=Monitor").get_json()["items"][0]
+    independent = r'<td class="num">50</td> <td><span class="grade'  # the monitor's 50
+    assert re.search(independent, row()) is not None
+    client.patch(f"{API}/sources/{monitor['id']}", json={"affiliation": "Azerbaijan"},
+                 headers=editor)
+    assert re.search(independent, row()) is None and "—" in row()  # no independent source
+    client.post(f"{API}/figures/{second.get_json()['id']}/retract", json={"reason": "x"},
+                headers=editor)
+    assert ">12<" in row() and "single source" in row()

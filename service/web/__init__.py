@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from .. import store
 from ..db import connect
 from ..errors import http_problem
+from .cache import ReportCache
 
 blp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/static")
@@ -114,6 +115,7 @@ def init_app(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # a form's token lasts as long as its session
     )
     app.session_interface = PageSessionInterface()
+    app.extensions["casualty_tracker_reports"] = ReportCache()  # one per app: per database
     csrf.init_app(app)
     app.register_blueprint(blp)
     app.after_request(add_page_headers)

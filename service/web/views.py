@@ -87,7 +87,11 @@ def conflict(slug: str) -> Any:
     except ValidationError as error:
         return bad_query(error)
     db = get_db()
-    entries = build_report(store.report_figures(db, slug), store.flag_marks(db, slug))
+    # the fingerprint is read before the report, so a change landing in between makes the
+    # next request rebuild rather than keep a report older than its fingerprint says
+    reports = current_app.extensions["casualty_tracker_reports"]
+    entries = reports.get(slug, store.report_fingerprint(db, slug), lambda: build_report(
+        store.report_figures(db, slug), store.flag_marks(db, slug)))
     if not entries and not store.conflict_exists(db, slug):
         abort(404)
     rows = filter_rows(entries, query)
