@@ -882,19 +882,30 @@ def conflict_exists(db: sqlite_utils.Database, conflict: str) -> bool:
 
 
 def conflict_overview(db: sqlite_utils.Database) -> list[dict]:
-    """Per conflict: active figures, series, and open flags by severity."""
+    """Per conflict: active figures, series with active figures, open flags by severity.
+
+    Counted from the covering index on (series_key, status) rather than the table: a
+    series key is a JSON list that begins with its conflict's slug (a slug holds no quote),
+    so the index alone gives both counts, several times faster than reading the rows.
+    """
     conflicts: dict[str, dict] = {}
-    for conflict, figures, series in db.execute(
-            "SELECT conflict, count(*), count(DISTINCT series_key) FROM figures"
-            " WHERE status = 'active' GROUP BY conflict ORDER BY conflict"):
-        conflicts[conflict] = {"conflict": conflict, "figures": figures, "series": series,
-                               "open_flags": {"high": 0, "medium": 0, "low": 0}}
+    for key, figures in db.execute(
+            "SELECT series_key, count(*) FROM figures INDEXED BY figures_series"
+            " WHERE status = 'active' GROUP BY series_key"):
+        conflict = key[2:key.index('"', 2)]
+        entry = conflicts.get(conflict)
+        if entry is None:
+            entry = conflicts[conflict] = {
+                "conflict": conflict, "figures": 0, "series": 0,
+                "open_flags": {"high": 0, "medium": 0, "low": 0}}
+        entry["figures"] += figures
+        entry["series"] += 1
     for conflict, severity, count in db.execute(
             "SELECT conflict, severity, count(*) FROM flags WHERE status = 'open'"
             " GROUP BY conflict, severity"):
         if conflict in conflicts:
             conflicts[conflict]["open_flags"][severity] = count
-    return list(conflicts.values())
+    return [conflicts[name] for name in sorted(conflicts)]
 
 
 _SEVERITY_ORDER = "CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
@@ -963,7 +974,7 @@ def web_secret_key(db: sqlite_utils.Database, make: Callable[[], str]) -> str:
     return db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()[0]
 
 
-def report_fingerprint(db: sqlite_utils.Database, conflict: str) -> tuple:
+def report_fingerprint(db: sqlite_utils.Database, conflict: str | None) -> tuple:
     """A value that changes whenever the conflict's report could change, read cheaply.
 
     Every figure write (insert, correction, retraction, a source's new affiliation) marks
@@ -971,14 +982,14 @@ def report_fingerprint(db: sqlite_utils.Database, conflict: str) -> tuple:
     rests on — and a run clears those marks only as it records itself in
     reconciliation_runs; flags change only with their status or updated_at. So the dirty
     marks, the latest run, the conflict's flags by status and the sources together tell
-    when a page's cached report is stale.
+    when a page's cached report is stale. `conflict` None: every conflict's.
     """
     dirty = db.execute("SELECT count(*), total(changed_seq) FROM dirty_series").fetchone()
     run = db.execute("SELECT id, status, finished_at FROM reconciliation_runs"
                      " ORDER BY id DESC LIMIT 1").fetchone()
     flags = db.execute("SELECT status, count(*), max(updated_at) FROM flags"
-                       " WHERE conflict = ? GROUP BY status ORDER BY status",
-                       (conflict,)).fetchall()
+                       " WHERE coalesce(?, conflict) = conflict GROUP BY status"
+                       " ORDER BY status", (conflict,)).fetchall()
     sources = db.execute("SELECT count(*), max(updated_at) FROM sources").fetchone()
     return (tuple(dirty), tuple(run) if run else None, tuple(map(tuple, flags)),
             tuple(sources))

@@ -392,3 +392,39 @@ def test_the_conflict_page_never_shows_a_stale_report(
     client.post(f"{API}/figures/{second.get_json()['id']}/retract", json={"reason": "x"},
                 headers=editor)
     assert ">12<" in row() and "single source" in row()
+
+
+def test_the_conflicts_page_counts_active_figures_series_and_open_flags(
+        client: FlaskClient, editor: dict[str, str], seeded: sqlite_utils.Database) -> None:
+    def counts() -> list[str]:
+        html = client.get("/").get_data(as_text=True)
+        row = html[html.index(f">{SEED}</a>"):]
+        return re.findall(r'<td class="num">(?:<a[^>]*>)?([\d,]+)', row[:row.index("</tr>")])
+
+    assert counts() == ["7", "7", "0", "0", "0"]  # series, figures, open flags h/m/l
+    bodies = [figure(source=source, count=count, category="missing")
+              for source, count in (("A", 10), ("B", 500))]
+    ids = client.post(f"{API}/figures/batch", json={"figures": bodies},
+                      headers=editor).get_json()["ids"]
+    assert counts() == ["8", "9", "0", "0", "0"]
+    reconcile(seeded)
+    assert counts() == ["8", "9", "1", "1", "0"]  # the disagreement; the seed's dispute
+    client.post(f"{API}/figures/{ids[0]}/retract", json={"reason": "x"}, headers=editor)
+    assert counts()[:2] == ["8", "8"]
+    client.post(f"{API}/figures/{ids[1]}/retract", json={"reason": "x"}, headers=editor)
+    assert counts()[:2] == ["7", "7"]
+
+
+def test_a_flag_with_many_figures_shows_a_dozen_and_links_the_rest(
+        client: FlaskClient, editor: dict[str, str], seeded: sqlite_utils.Database) -> None:
+    bodies = [figure(source="A", count=100, category="missing",
+                     reported_on=f"2020-10-{day:02d}") for day in range(1, 15)]
+    bodies.append(figure(source="B", count=1, category="missing", reported_on="2020-10-15"))
+    ids = client.post(f"{API}/figures/batch", json={"figures": bodies},
+                      headers=editor).get_json()["ids"]
+    reconcile(seeded)
+    html = client.get("/flags?rule=disagreement").get_data(as_text=True)
+    assert html.count('class="figure-card') == 12
+    assert "And 3 more figures:" in html
+    for figure_id in ids[12:]:
+        assert f'href="/figures/{figure_id}">#{figure_id}</a>' in html

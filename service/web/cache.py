@@ -18,12 +18,13 @@ MAX_CONFLICTS = 16
 
 class ReportCache:
     def __init__(self, size: int = MAX_CONFLICTS) -> None:
-        self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._entries: OrderedDict[str | None, tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, conflict: str, fingerprint: Any, build: Callable[[], Any]) -> Any:
-        """The value for `conflict` built at `fingerprint`, building it if absent or stale."""
+    def get(self, conflict: str | None, fingerprint: Any, build: Callable[[], Any]) -> Any:
+        """The value for `conflict` (None: the overview of every conflict) built at
+        `fingerprint`, building it if absent or stale."""
         with self._lock:
             found = self._entries.get(conflict)
             if found is not None and found[0] == fingerprint:

@@ -43,12 +43,18 @@ from .table import PAGE_SIZE, SORT_COLUMNS, choices, filter_rows, page_of, sort_
 from .viewer import Viewer, current_viewer
 
 SEVERITIES = ("high", "medium", "low")
+CARDS_PER_FLAG = 12  # a flag can list hundreds of figures; the rest are linked by id
 OPEN_ENDPOINTS = frozenset({"web.sign_in", "web.static"})
 
 
 @blp.before_request
 def guard() -> Response | None:
-    """Who is looking; every form is CSRF-checked; reading follows PUBLIC_READ (API §2)."""
+    """Who is looking; every form is CSRF-checked; reading follows PUBLIC_READ (API §2).
+
+    Static files (the chart library, the style sheet) hold no data: served to anyone.
+    """
+    if request.endpoint == "web.static":
+        return None
     g.viewer = current_viewer(get_db())
     if request.method == "POST":
         csrf.protect()
@@ -75,8 +81,9 @@ def bad_query(error: ValidationError) -> Response:
 @blp.get("/")
 def index() -> str:
     db = get_db()
-    return render_template("index.html", conflicts=store.conflict_overview(db),
-                           last_run=store.latest_run(db))
+    overview = current_app.extensions["casualty_tracker_reports"].get(
+        None, store.report_fingerprint(db, None), lambda: store.conflict_overview(db))
+    return render_template("index.html", conflicts=overview, last_run=store.latest_run(db))
 
 
 @blp.get("/conflicts/<slug>")
@@ -143,12 +150,13 @@ def flags() -> Any:
     rows, total = store.flags_by_severity(
         db, status=query["status"], conflict=query.get("conflict"), rule=query.get("rule"),
         offset=(query["page"] - 1) * page_size, limit=page_size)
-    figures = store.figures_by_id(db, (i for flag in rows for i in flag["figure_ids"]))
+    figures = store.figures_by_id(db, (i for flag in rows
+                                       for i in flag["figure_ids"][:CARDS_PER_FLAG]))
     pages = max(1, -(-total // page_size))
     params = {name: query[name] for name in ("status", "conflict", "rule") if query.get(name)}
     return render_template("flags.html", flags=rows, figures=figures, total=total,
                            page=query["page"], pages=pages, query=query, params=params,
-                           severities=SEVERITIES,
+                           severities=SEVERITIES, cards=CARDS_PER_FLAG,
                            can_triage=g.viewer is not None and g.viewer.has("editor"))
 
 
