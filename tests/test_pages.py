@@ -428,3 +428,22 @@ def test_a_flag_with_many_figures_shows_a_dozen_and_links_the_rest(
     assert "And 3 more figures:" in html
     for figure_id in ids[12:]:
         assert f'href="/figures/{figure_id}">#{figure_id}</a>' in html
+
+
+def test_a_bug_on_a_page_is_an_html_500_and_the_api_keeps_problem_json(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(settings)
+
+    def broken() -> None:
+        raise RuntimeError("SECRET internal detail")
+
+    app.add_url_rule("/broken-page", view_func=broken)
+    app.add_url_rule(f"{API}/broken", view_func=broken)
+    client = app.test_client()
+    page = client.get("/broken-page")
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "SECRET" not in page.get_data(as_text=True)
+    assert "Nothing was changed" in page.get_data(as_text=True)
+    api = client.get(f"{API}/broken")
+    assert api.status_code == 500 and api.mimetype == "application/problem+json"
+    assert "SECRET internal detail" in caplog.text  # logged for the operators

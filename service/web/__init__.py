@@ -9,6 +9,7 @@ tokens, which a browser never sends on its own, and keeps its behaviour.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from .cache import ReportCache
 blp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/static")
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,15 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blp)
     app.after_request(add_page_headers)
     app.register_error_handler(HTTPException, _http_error)
+    api_unexpected = app.error_handler_spec[None][None][Exception]
+
+    def unexpected(error: Exception) -> Response:
+        """A bug on a page: an HTML page, logged; under /api the API's problem+json."""
+        if not is_page_path(request.path):
+            return api_unexpected(error)
+        log.exception("unexpected error on page %s", request.path)
+        return error_page(500, "Something went wrong on our side",
+                          "Nothing was changed. Try again; if it keeps happening, tell the "
+                          "people who run this service.")
+
+    app.register_error_handler(Exception, unexpected)
