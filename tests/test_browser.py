@@ -94,7 +94,7 @@ def sign_in(visit: Any, site: dict[str, Any], role: str) -> Any:
     page = visit("/sign-in")
     page.fill("#token", site["tokens"][role])
     page.click("form.stack button[type=submit]")
-    page.wait_for_load_state()
+    page.wait_for_url(site["server"].base + "/")
     assert page.locator("header.site .who strong").inner_text() == f"{role.title()} Example"
     return page
 
@@ -179,7 +179,6 @@ def test_an_editor_acknowledges_a_flag_and_the_api_shows_it(
     note = "Checked with both ministries; the North's 5 March figure was later revised."
     flag.locator("textarea").fill(note)
     flag.get_by_role("button", name="Acknowledge").click()
-    page.wait_for_load_state()
     assert page.locator(".message.ok").inner_text() == f"Flag {flag_id} is acknowledged."
     stored = server.request("GET", f"/api/v1/flags/{flag_id}").json()
     assert stored["status"] == "acknowledged" and stored["note"] == note
@@ -203,12 +202,11 @@ def test_a_bad_token_shows_the_form_again_with_one_message(
         page = watch.page(context)
         page.goto(site["server"].base + "/sign-in")
         page.fill("#token", "ct_not-a-token")
-        response_status = []
-        page.on("response", lambda r: response_status.append(r.status)
-                if r.url.endswith("/sign-in") and r.request.method == "POST" else None)
-        page.click("form.stack button[type=submit]")
+        with page.expect_response(lambda r: r.url.endswith("/sign-in")
+                                  and r.request.method == "POST") as answer:
+            page.click("form.stack button[type=submit]")
+        assert answer.value.status == 401
         page.wait_for_load_state()
-        assert response_status == [401]
         assert page.locator("[role=alert]").count() == 1
         assert "unknown or revoked" in page.locator("[role=alert]").inner_text()
         assert page.locator("#token").is_visible()
@@ -268,8 +266,7 @@ def test_pages_need_a_signed_in_reader_when_reading_is_not_public(
         assert page.locator("#report-table").count() == 0
         page.fill("#token", reader)
         page.click("form.stack button[type=submit]")
-        page.wait_for_load_state()
-        assert page.url == server.base + f"/conflicts/{SEED_CONFLICT}"
+        page.wait_for_url(server.base + f"/conflicts/{SEED_CONFLICT}")
         assert page.locator("#report-table tbody tr").count() == 7
         assert watch.errors == [] and watch.outside == []
 
