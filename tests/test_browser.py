@@ -287,3 +287,19 @@ def test_reconciliation_after_a_correction_shows_on_the_page(
     state = chart_state(page)
     assert dict(zip(state["labels"], state["points"], strict=True))[
         "Independent Casualty Monitor"] == 1
+
+
+def test_the_watch_stops_and_reports_a_request_beyond_127_0_0_1(
+        browser: Any, site: dict[str, Any]) -> None:
+    """The guard the other tests rely on really sees (and stops) an outside request."""
+    from playwright.sync_api import Error
+
+    with watched_context(browser) as (context, watch):
+        page = watch.page(context)
+        with pytest.raises(Error):
+            page.goto("http://192.0.2.1/tracker.js")
+        assert watch.outside == ["http://192.0.2.1/tracker.js"]
+        page = watch.page(context)  # the first is left on Chromium's error page
+        page.goto(site["server"].base + "/")
+        page.evaluate("console.error('a deliberate error')")
+        assert "a deliberate error" in watch.errors
