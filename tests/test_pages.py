@@ -447,3 +447,20 @@ def test_a_bug_on_a_page_is_an_html_500_and_the_api_keeps_problem_json(
     api = client.get(f"{API}/broken")
     assert api.status_code == 500 and api.mimetype == "application/problem+json"
     assert "SECRET internal detail" in caplog.text  # logged for the operators
+
+
+def test_the_table_core_filters_folded_sorts_nulls_last_and_pages() -> None:
+    from service.web.table import choices, filter_rows, page_of, sort_rows
+
+    rows = [{"side": "Russia", "best": 5, "open_flags": 0},
+            {"side": " RUSSIA ", "best": None, "open_flags": 2},
+            {"side": "Ukraine", "best": 9, "open_flags": 1},
+            {"side": None, "best": 1, "open_flags": 0}]
+    assert filter_rows(rows, {"side": "russia"}) == rows[:2]
+    assert filter_rows(rows, {"flagged": True}) == [rows[1], rows[2]]
+    assert [r["best"] for r in sort_rows(rows, "best", False)] == [1, 5, 9, None]
+    assert [r["best"] for r in sort_rows(rows, "best", True)] == [9, 5, 1, None]
+    assert [r["side"] for r in sort_rows(rows, "side", False)][-1] is None
+    assert page_of(list(range(120)), 3) == (list(range(100, 120)), 3)
+    assert page_of([], 1) == ([], 1)
+    assert choices(rows, "side") == ["Russia", "Ukraine"]

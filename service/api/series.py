@@ -14,27 +14,13 @@ from flask.views import MethodView
 
 from .. import store
 from ..db import get_db
-from ..reconcile.series import build_series, decode_series_id, encode_series_id
+from ..reconcile.series import build_series, decode_series_id, encode_series_id, matches
 from ..schemas import SeriesOut, SeriesQuery
 from ..store import NotFound
-from ..web.table import fold
 from . import PREFIX, Blueprint
 
 blp = Blueprint("series", __name__, url_prefix=f"{PREFIX}/series",
                 description="Each series' figures over time, per source, with daily changes.")
-
-#: Query filters compared folded (API §4 "Names"), and those compared exactly.
-_NAME_FILTERS = ("side", "location", "incident", "unit")
-_EXACT_FILTERS = ("category", "group", "period_start")
-
-
-def _matches(figure: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    for name in _NAME_FILTERS:
-        if query.get(name) is not None and fold(figure.get(name) or "") != fold(query[name]):
-            return False
-    return all(query.get(name) is None or figure.get(name) == query[name]
-               for name in _EXACT_FILTERS)
-
 
 def series_document(db: sqlite_utils.Database, query: Mapping[str, Any]) -> dict[str, Any]:
     """{"conflict", "generated_at", "series": [...]} for a SeriesQuery.
@@ -52,7 +38,7 @@ def series_document(db: sqlite_utils.Database, query: Mapping[str, Any]) -> dict
                            f"in {conflict}.")
     else:
         figures = store.conflict_series_figures(db, conflict)
-    figures = [figure for figure in figures if _matches(figure, query)]
+    figures = [figure for figure in figures if matches(figure, query)]
     flagged = store.open_flagged_figures(db, (figure["id"] for figure in figures))
     return {"conflict": conflict, "generated_at": store.utc_now(),
             "series": build_series(figures, flagged, store.SERIES_FIELDS, encode_series_id)}

@@ -6,20 +6,16 @@ never lays out (or charts) them all at once.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ..reconcile.series import fold
 
 PAGE_SIZE = 50
 #: The table's sortable columns: name -> how a row gives its value.
 SORT_COLUMNS = ("category", "side", "location", "group", "as_of", "low", "best",
                 "independent_best", "grade", "open_flags", "figure_count")
 TEXT_FILTERS = ("category", "side", "location", "group", "grade")
-
-
-def fold(text: str) -> str:
-    """Names compare folded (API §4): NFC, trimmed, inner white space as one space, casefold."""
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
 
 
 def filter_rows(entries: Sequence[Mapping[str, Any]],
