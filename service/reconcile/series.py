@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date
 from itertools import groupby
 from typing import Any
 
+from ..names import fold
+
 #: Series filters compared as names (API §4 "Names"), and those compared exactly.
 NAME_FILTERS = ("side", "location", "incident", "unit")
 EXACT_FILTERS = ("category", "group", "period_start")
-
-
-def fold(text: str) -> str:
-    """Names compare folded (API §4): NFC, trimmed, inner white space as one space,
-    casefolded. (The same rule as service/names.py's fold, where that module exists.)"""
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
 
 
 def matches(figure: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..reconcile.series import fold
+from ..names import fold
 
 PAGE_SIZE = 50
 #: The table's sortable columns: name -> how a row gives its value.
