@@ -464,3 +464,16 @@ def test_the_table_core_filters_folded_sorts_nulls_last_and_pages() -> None:
     assert page_of(list(range(120)), 3) == (list(range(100, 120)), 3)
     assert page_of([], 1) == ([], 1)
     assert choices(rows, "side") == ["Russia", "Ukraine"]
+
+
+def test_flag_cards_and_the_figure_page_show_via_and_group(
+        client: FlaskClient, editor: dict[str, str], seeded: sqlite_utils.Database) -> None:
+    posted = [client.post(f"{API}/figures", json=figure(
+        source=source, count=count, category="civilian", group="children", via=via),
+        headers=editor).get_json() for source, count, via in (("Ministry", 3, "Wire <Agency>"),
+                                                             ("Monitor", 30, None))]
+    reconcile(seeded)
+    html = client.get("/flags?rule=disagreement").get_data(as_text=True)
+    assert "(via Wire &lt;Agency&gt;)" in html and ", children</small>" in html
+    page = client.get(f"/figures/{posted[0]['id']}").get_data(as_text=True)
+    assert "(via Wire &lt;Agency&gt;)" in page and "(children)" in page
