@@ -15,15 +15,16 @@ begins with ``'`` characters followed by a dangerous character gets one more ``'
 ``restore(neutralise(s)) == s`` for every string.
 
 Reading: :func:`iter_csv` (streaming) and :func:`read_csv` (whole text) parse RFC 4180 text,
-skip an HXL hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user
-sees it. Malformed input raises :class:`CsvFormatError` carrying that row number.
+find the header below any title rows (or take a hashtag row as the header), skip an HXL
+hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user sees it. Malformed input raises :class:`CsvFormatError` carrying that row number.
 
 HXL (Humanitarian Exchange Language 1.1, hxlstandard.org) tags for ``?hxl=1``. Core hashtags
 and attributes are used where the HXL dictionary has one; the others are custom attributes,
 which the standard allows (lower-case ``[a-z][a-z0-9_]*``). The figures export is "long":
 one row per figure, so the kind of number (killed, injured, ...) is in a column of its own,
-``#impact+type``, and the number itself is ``#affected`` - an HXL user filters on
-``#impact+type=killed`` and sums ``#affected``. HXL tools resolve a tag pattern to the first
+``#impact+type``, and the number itself is ``#affected``. Summing ``#affected`` is
+meaningless (successive cumulative tolls and several sources' reports of the same deaths):
+totals come from the report export, one row per series. HXL tools resolve a tag pattern to the first
 column that has it: ``#affected`` is the stated count in the figures export, while in the
 report (where ``low`` comes first) the main figure is ``#affected+best``.
 
