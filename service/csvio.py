@@ -16,7 +16,8 @@ begins with ``'`` characters followed by a dangerous character gets one more ``'
 
 Reading: :func:`iter_csv` (streaming) and :func:`read_csv` (whole text) parse RFC 4180 text,
 find the header below any title rows (or take a hashtag row as the header), skip an HXL
-hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user sees it. Malformed input raises :class:`CsvFormatError` carrying that row number.
+hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user sees it.
+Malformed input raises :class:`CsvFormatError` carrying that row number.
 
 HXL (Humanitarian Exchange Language 1.1, hxlstandard.org) tags for ``?hxl=1``. Core hashtags
 and attributes are used where the HXL dictionary has one; the others are custom attributes,
