@@ -173,8 +173,8 @@ def import_csv(csv_file: str, conflict: str | None, update: bool, db_path: str |
 
 def _versions(database: sqlite_utils.Database, ids: list[int]) -> dict[int, int]:
     """{id: version} of the stored figures among `ids`."""
-    return {figure_id: store.get_figure(database, figure_id)["version"]
-            for figure_id in store.existing_figure_ids(database, ids)}
+    return {figure_id: figure["version"]
+            for figure_id, figure in store.get_figures(database, ids).items()}
 
 
 def _tracking(lines: Iterable[str], bar: Any) -> Iterator[str]:

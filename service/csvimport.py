@@ -207,36 +207,55 @@ def unknown_id_errors(rows: Iterable[ImportRow], existing: set[int]) -> dict[str
             for r in rows if r.figure_id is not None and r.figure_id not in existing}
 
 
-def plan_for(row: ImportRow, columns: Iterable[str], errors: dict[str, Any]) -> Plan:
-    """What the update `row` does to its stored figure, decided inside the transaction.
+Decision = tuple[dict[str, Any] | None, str | None, Any]
+"""(the corrected whole figure or None, a retraction reason or None, the row's errors or None)."""
 
-    The row's cells replace the stored values of the columns the file has (an empty cell
-    means what it means for a new figure: null, or the default); columns the file lacks keep
-    the stored values. The result must pass FigureIn as a whole figure. A retracted figure
-    cannot be corrected or made active again. Errors go into `errors` under ``"row N"`` (the
-    caller refuses the whole import when any is there) and the row then changes nothing.
+
+def decide(row: ImportRow, current: Mapping[str, Any], present: set[str],
+           schema: FigureIn) -> Decision:
+    """What the update `row` does to the stored figure `current` (as get_figure gives it).
+
+    The row's cells replace the stored values of the columns the file has (`present`; an
+    empty cell means what it means for a new figure: null, or the default); columns the file
+    lacks keep the stored values. The result must pass FigureIn as a whole figure. A
+    retracted figure cannot be corrected or made active again.
     """
-    present = set(columns) & set(FIGURE_INPUT_FIELDS)
+    data = {f: current[f] for f in FIGURE_INPUT_FIELDS
+            if f not in present and current[f] is not None}
+    data.update(row.cells)
+    try:
+        merged = complete_figure(schema.load(data))
+    except ValidationError as error:
+        return None, None, error.messages
+    if current["status"] == "retracted":
+        if row.status == "active":
+            return None, None, {"status": [
+                f"Figure {row.figure_id} is retracted; a retraction is not undone."]}
+        if changed_fields(current, merged):
+            return None, None, {"status": [
+                f"Figure {row.figure_id} is retracted; a retracted figure is not corrected."]}
+        return None, None, None
+    return merged, row.reason, None
 
+
+def plan_for(row: ImportRow, present: set[str], errors: dict[str, Any], schema: FigureIn,
+             early: tuple[int, Decision] | None = None) -> Plan:
+    """The store's plan for an update row, run inside the write transaction.
+
+    `early` is (version, decision) made before the transaction from a plain read, so that
+    validation does not hold the write lock: it is reused when the figure still has that
+    version, and decided again otherwise. Errors go into `errors` under ``"row N"`` (the
+    caller then refuses the whole import) and the row changes nothing.
+    """
     def plan(current: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        data = {f: current[f] for f in FIGURE_INPUT_FIELDS
-                if f not in present and current[f] is not None}
-        data.update(row.cells)
-        try:
-            merged = complete_figure(FigureIn().load(data))
-        except ValidationError as error:
-            errors[f"row {row.row}"] = error.messages
+        if early is not None and early[0] == current["version"]:
+            merged, reason, problems = early[1]
+        else:
+            merged, reason, problems = decide(row, current, present, schema)
+        if problems:
+            errors[f"row {row.row}"] = problems
             return None, None
-        if current["status"] == "retracted":
-            if row.status == "active":
-                errors[f"row {row.row}"] = {"status": [
-                    f"Figure {row.figure_id} is retracted; a retraction is not undone."]}
-            elif changed_fields(current, merged):
-                errors[f"row {row.row}"] = {"status": [
-                    f"Figure {row.figure_id} is retracted; a retracted figure is not "
-                    "corrected."]}
-            return None, None
-        return merged, row.reason
+        return merged, reason
 
     return plan
 
@@ -252,9 +271,22 @@ def store_import(db: sqlite_utils.Database, parsed: ParsedImport,
         return store.insert_figures(db, [row.figure for row in parsed.rows  # type: ignore[misc]
                                          if row.figure is not None], then=then)
     named = [row.figure_id for row in parsed.rows if row.figure_id is not None]
-    errors = unknown_id_errors(parsed.rows, store.existing_figure_ids(db, named))
+    stored = store.get_figures(db, named)
+    errors = unknown_id_errors(parsed.rows, set(stored))
     if errors:
         raise ValidationError(errors)
+    present = set(parsed.columns) & set(FIGURE_INPUT_FIELDS)
+    schema = FigureIn()
+    early: dict[int, tuple[int, Decision]] = {}
+    for row in parsed.rows:
+        if row.figure_id is not None:
+            current = stored[row.figure_id]
+            early[row.row] = (current["version"], decide(row, current, present, schema))
+            if early[row.row][1][2]:
+                errors[f"row {row.row}"] = early[row.row][1][2]
+    if errors:
+        raise ValidationError(errors)
+    del stored
 
     def checked(ids: list[int]) -> None:
         if errors:
@@ -263,6 +295,6 @@ def store_import(db: sqlite_utils.Database, parsed: ParsedImport,
             then(ids)
 
     items = [(None, row.figure) if row.figure_id is None
-             else (row.figure_id, plan_for(row, parsed.columns, errors))
+             else (row.figure_id, plan_for(row, present, errors, schema, early.get(row.row)))
              for row in parsed.rows]
     return store.import_figures(db, items, then=checked)

@@ -426,6 +426,18 @@ def existing_figure_ids(db: sqlite_utils.Database, ids: Iterable[int]) -> set[in
     return found
 
 
+def get_figures(db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, dict]:
+    """{id: figure as get_figure returns it} for those of `ids` that name a stored figure."""
+    wanted = sorted(set(ids))
+    found: dict[int, dict] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for figure in db.query(
+                f"{_FIGURE_SELECT} WHERE f.id IN ({', '.join('?' for _ in chunk)})", chunk):
+            found[figure["id"]] = figure
+    return found
+
+
 def figure_history(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
     """Every version of the figure, oldest first, each as the whole figure then stood."""
     get_figure(db, figure_id)

@@ -95,6 +95,18 @@ def test_corrections_retraction_and_new_rows_in_row_order(
     assert [len(history(client, i)) for i in stored] == [2, 2, 2]
 
 
+def test_ids_written_as_integral_decimals_are_ids(client: FlaskClient, editor: dict[str, str],
+                                                  stored: list[int]) -> None:
+    # pandas writes 12.0 in an id column once a new row (no id) leaves a gap in it
+    rows = export(client)
+    rows[1] |= {"id": f"{stored[1]}.0", "count": "29"}
+    new = {**rows[0], "id": "", "count": "3"}
+    response = post_csv(client, to_csv([rows[1], new]), editor)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["ids"][0] == stored[1]
+    assert client.get(f"{API}/figures/{stored[1]}").get_json()["count"] == 29
+
+
 def test_a_correction_and_a_retraction_in_one_row_make_two_versions(
         client: FlaskClient, editor: dict[str, str], stored: list[int]) -> None:
     rows = export(client)
@@ -291,3 +303,25 @@ def test_cli_export_bom(runner: CliRunner, client: FlaskClient, db_path: Path,
     http = client.get(f"{API}/exports/{what}.csv?bom=1").get_data()
     assert result.stdout_bytes.startswith(b"\xef\xbb\xbf")
     assert result.stdout_bytes.split(b"\r\n")[0] == http.split(b"\r\n")[0]
+
+
+def test_a_figure_changed_since_the_early_check_is_decided_again(
+        client: FlaskClient, editor: dict[str, str], database: sqlite_utils.Database,
+        stored: list[int]) -> None:
+    """Validation runs before the write lock is taken; a figure corrected in between (its
+    version moved on) is checked again inside the transaction, against what is stored."""
+    from service import store
+    from service.csvimport import ImportRow, decide, plan_for
+    from service.schemas import FigureIn
+
+    schema, errors = FigureIn(), {}
+    current = store.get_figure(database, stored[1])
+    row = ImportRow(5, figure_id=stored[1], cells={"count": 35})  # 30 to 40 stored
+    early = (current["version"], decide(row, current, {"count"}, schema))
+    assert early[1][2] is None
+    assert client.patch(f"{API}/figures/{stored[1]}", json={"count_high": 32},
+                        headers=editor).status_code == 200
+    plan = plan_for(row, {"count"}, errors, schema, early)
+    assert plan(store.get_figure(database, stored[1])) == (None, None)
+    assert errors == {"row 5": {"count_high": ["Must be at least count."]}}
+    assert plan(current)[0]["count"] == 35  # the early decision, for the version it saw
