@@ -415,17 +415,6 @@ def import_figures(db: sqlite_utils.Database,
     return ids
 
 
-def existing_figure_ids(db: sqlite_utils.Database, ids: Iterable[int]) -> set[int]:
-    """Which of `ids` name a stored figure (figures are never deleted, so this stays true)."""
-    wanted = sorted(set(ids))
-    found: set[int] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        found.update(row[0] for row in db.execute(
-            f"SELECT id FROM figures WHERE id IN ({', '.join('?' for _ in chunk)})", chunk))
-    return found
-
-
 def get_figures(db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, dict]:
     """{id: figure as get_figure returns it} for those of `ids` that name a stored figure."""
     wanted = sorted(set(ids))
