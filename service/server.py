@@ -114,12 +114,12 @@ class ProblemHTTPChannel(HTTPChannel):
             super().handle_read()
             return
         try:
-            data = self.recv(LINGER_READ)  # b"" (and closed) once the client is done
+            data = self.recv(LINGER_READ)  # b"" once the client is done (recv then closes)
         except OSError:
             data = b""
-        if not data or time.monotonic() > self.linger_deadline:
+        if self.connected and (not data or time.monotonic() > self.linger_deadline):
             super().handle_close()
-        else:
+        elif data:
             self.last_activity = time.time()
 
 
