@@ -27,7 +27,7 @@ from marshmallow import ValidationError, fields
 
 from . import store
 from .csvio import FIGURE_COLUMNS, FIGURE_HXL, CsvFormatError, iter_csv
-from .schemas import FigureIn, RetractIn, complete_figure
+from .schemas import MAX_ID, FigureIn, RetractIn, complete_figure
 from .store import FIGURE_INPUT_FIELDS, Plan, changed_fields
 
 MAX_IMPORT_ROWS = 100_000
@@ -194,6 +194,9 @@ def _figure_id(cells: Mapping[str, str], seen_ids: dict[int, int]) -> int | None
     except ValueError:
         raise ValidationError({"id": [f"Not a figure id: {text!r} (a whole number, or empty "
                                       "for a new figure)."]}) from None
+    if figure_id > MAX_ID:  # no row can have it (and SQLite could not even look it up)
+        raise ValidationError({"id": [f"There is no figure {figure_id}; leave id empty to "
+                                      "create a figure."]})
     if figure_id in seen_ids:
         raise ValidationError({"id": [f"Figure {figure_id} is already corrected by row "
                                       f"{seen_ids[figure_id]}; give each figure one row."]})

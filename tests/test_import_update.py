@@ -149,6 +149,8 @@ def test_without_update_an_id_column_is_ignored_and_rows_are_new(
     ({"id": "abc"}, 2, "id"),
     ({"id": "1.5"}, 2, "id"),
     ({"id": "999999"}, 2, "id"),
+    ({"id": "9223372036854775808"}, 2, "id"),  # 2^63: more than SQLite can hold
+    ({"id": "99999999999999999999"}, 2, "id"),
     ({"count": "30.5"}, 2, "count"),
     ({"count": "-1"}, 2, "count"),
     ({"status": "retracted"}, 2, "retraction_reason"),
