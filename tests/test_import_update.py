@@ -327,3 +327,30 @@ def test_a_figure_changed_since_the_early_check_is_decided_again(
     assert plan(store.get_figure(database, stored[1])) == (None, None)
     assert errors == {"row 5": {"count_high": ["Must be at least count."]}}
     assert plan(current)[0]["count"] == 35  # the early decision, for the version it saw
+
+
+def test_the_1_1_fields_flow_through_corrections_and_hashtag_files(
+        client: FlaskClient, editor: dict[str, str], stored: list[int]) -> None:
+    """location_code, group and via are corrected, cleared and matched by hashtag like every
+    other column: nothing in the import keeps a list of its own."""
+    rows = export(client)
+    rows[0] |= {"location_code": "AZ-GA", "group": "children", "via": "Reuters"}
+    assert post_csv(client, to_csv(rows[:1]), editor).status_code == 201
+    corrected = client.get(f"{API}/figures/{stored[0]}").get_json()
+    assert (corrected["location_code"], corrected["group"], corrected["via"],
+            corrected["version"]) == ("AZ-GA", "children", "Reuters", 2)
+
+    hxl = client.get(f"{API}/exports/figures.csv?hxl=1").get_data(as_text=True)
+    tags_only = hxl.split("\r\n", 1)[1]  # the hashtag row is the only header
+    assert "#loc+code" in tags_only.split("\r\n")[0]
+    edited = tags_only.replace(",children,", ",women,")
+    assert post_csv(client, edited, editor).status_code == 201
+    assert client.get(f"{API}/figures/{stored[0]}").get_json()["group"] == "women"
+
+    rows = export(client)
+    rows[0] |= {"group": "", "via": ""}
+    assert post_csv(client, to_csv(rows[:1]), editor).status_code == 201
+    cleared = client.get(f"{API}/figures/{stored[0]}").get_json()
+    assert (cleared["group"], cleared["via"], cleared["version"]) == (None, None, 4)
+    body = assert_problem(post_csv(client, to_csv([rows[0] | {"group": "kids"}]), editor), 422)
+    assert list(body["errors"]["row 2"]) == ["group"]
