@@ -354,3 +354,20 @@ def test_the_1_1_fields_flow_through_corrections_and_hashtag_files(
     assert (cleared["group"], cleared["via"], cleared["version"]) == (None, None, 4)
     body = assert_problem(post_csv(client, to_csv([rows[0] | {"group": "kids"}]), editor), 422)
     assert list(body["errors"]["row 2"]) == ["group"]
+
+
+def test_cli_import_conflict_must_be_a_slug(runner: CliRunner, db_path: Path, tmp_path: Path,
+                                            client: FlaskClient, stored: list[int],
+                                            database: sqlite_utils.Database) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(to_csv(export(client)), encoding="utf-8")
+    before = stored_state(database)
+    result = runner.invoke(main, ["import", str(path), "--conflict", "Not A Slug",
+                                  "--db", str(db_path)])
+    assert result.exit_code == 2
+    assert "--conflict" in result.output
+    assert stored_state(database) == before
+    result = runner.invoke(main, ["import", str(path), "--update", "--conflict", "moved",
+                                  "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert {f["conflict"] for f in export(client)} == {"moved"}
