@@ -26,6 +26,8 @@ CREATE TABLE figures (
     category TEXT NOT NULL,
     side TEXT,
     location TEXT,
+    location_code TEXT COLLATE NOCASE,
+    "group" TEXT,
     incident TEXT,
     count INTEGER NOT NULL,
     count_high INTEGER,
