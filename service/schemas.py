@@ -493,7 +493,7 @@ class FlagOut(Schema):
 
 
 class ReportQuery(StrictSchema):
-    conflict = Slug(required=True)
+    conflict = Slug(load_default=None)
 
 
 class ReportExportQuery(ReportQuery, HxlQuery):
@@ -520,6 +520,7 @@ class ReportSeriesOut(Schema):
     incident = fields.String(allow_none=True)
     unit = fields.String()
     period_start = fields.String(allow_none=True)
+    group = fields.String(allow_none=True)
     cumulative = fields.Boolean()
     as_of = fields.String()
     figure_count = fields.Integer()
@@ -536,7 +537,7 @@ class ReportSeriesOut(Schema):
 
 
 class ReportOut(Schema):
-    conflict = fields.String()
+    conflict = fields.String(allow_none=True)
     generated_at = fields.String()
     last_run = fields.Nested(RunOut, allow_none=True)
     series = fields.List(fields.Nested(ReportSeriesOut))

@@ -874,15 +874,25 @@ def flag_summary(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
 
 # --- reconciliation: the report --------------------------------------------------------
 
+def report_conflicts(db: sqlite_utils.Database, conflict: str | None) -> list[str]:
+    """The conflicts a report covers: the one asked for, or every conflict with an active
+    figure (API §6: the report without `conflict`), in order."""
+    if conflict is not None:
+        return [conflict]
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT conflict FROM figures WHERE status = 'active' ORDER BY conflict")]
+
+
 def report_figures(db: sqlite_utils.Database, conflict: str) -> Iterable[dict]:
-    """The conflict's active figures with their source's affiliation, in series order."""
+    """The conflict's active figures with their source's affiliation, grouped by series
+    (consecutive, oldest figure first: the report spells a series' names as it does)."""
     return db.query(
         "SELECT f.id, f.conflict, f.category, f.side, f.location, f.incident, f.unit,"
-        " f.period_start, f.as_of, f.reported_on, f.count, f.qualifier, f.low, f.high,"
-        " f.source_id, s.name AS source, s.affiliation"
+        ' f.period_start, f."group", f.as_of, f.reported_on, f.count, f.qualifier, f.low,'
+        " f.high, f.source_id, s.name AS source, s.affiliation, f.series_key"
         " FROM figures f JOIN sources s ON s.id = f.source_id"
         " WHERE f.conflict = ? AND f.status = 'active'"
-        " ORDER BY f.category, f.side, f.location, f.incident, f.unit, f.period_start, f.id",
+        " ORDER BY f.series_key, f.id",
         (conflict,))
 
 
