@@ -314,8 +314,7 @@ def export_figures_page(db: sqlite_utils.Database, filters: Mapping[str, Any], *
         ' f."group", f.incident, f.count, f.count_high, f.qualifier, f.unit, f.reported_on,'
         " f.as_of, f.period_start, f.via, f.quote, f.url, f.notes, f.low, f.high, f.status,"
         " f.retraction_reason, f.version, f.created_at, f.updated_at, s.kind, s.affiliation,"
-        " (SELECT count(*) FROM flag_figures ff JOIN flags fl ON fl.id = ff.flag_id"
-        "   WHERE ff.figure_id = f.id AND fl.status = 'open')"
+        " f.open_flags"
         f" FROM figures f JOIN sources s ON s.id = f.source_id WHERE {where}"
         " ORDER BY f.id LIMIT ?", [*params, limit]).fetchall()
 
