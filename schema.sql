@@ -181,19 +181,11 @@ CREATE TABLE flag_figures (
 ) WITHOUT ROWID;
 CREATE INDEX flag_figures_flag ON flag_figures (flag_id);
 
--- figures.open_flags: how many open flags list the figure, kept exact by these triggers in
--- the same transaction as every flag change (a run's, or a person's PATCH), so the figures
--- export reads a column instead of counting flags for every row (API §7, issue 10).
-CREATE TRIGGER flag_figures_open_insert AFTER INSERT ON flag_figures
-WHEN (SELECT status FROM flags WHERE id = NEW.flag_id) = 'open'
-BEGIN
-    UPDATE figures SET open_flags = open_flags + 1 WHERE id = NEW.figure_id;
-END;
-CREATE TRIGGER flag_figures_open_delete AFTER DELETE ON flag_figures
-WHEN (SELECT status FROM flags WHERE id = OLD.flag_id) = 'open'
-BEGIN
-    UPDATE figures SET open_flags = open_flags - 1 WHERE id = OLD.figure_id;
-END;
+-- figures.open_flags: how many open flags list the figure, kept exact in the same
+-- transaction as every flag change, so the figures export reads a column instead of
+-- counting flags for every row (API §7, issue 10). A run moves the counts with the links
+-- it writes (store.save_findings); this trigger moves them with every status change (a
+-- run closing or reopening a flag, a person's PATCH).
 CREATE TRIGGER flags_open_status AFTER UPDATE OF status ON flags
 WHEN (OLD.status = 'open') != (NEW.status = 'open')
 BEGIN

@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 
 import waitress
+from flask import request
 
 from . import create_app
 from .config import Settings
+from .memory import LARGE_BODY_BYTES, limit_arenas, release_free_memory
 from .reconcile.schedule import start_scheduler
 
 
@@ -28,7 +30,14 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger(__name__)
+    limit_arenas()  # before waitress and the scheduler start their threads
     app = create_app(settings)
+
+    @app.teardown_request
+    def _release_after_large_bodies(_error: BaseException | None) -> None:
+        if (request.content_length or 0) >= LARGE_BODY_BYTES:
+            release_free_memory()
+
     scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
     app.extensions["casualty_tracker_scheduler"] = scheduler
     log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",

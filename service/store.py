@@ -785,10 +785,12 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                 for row in db.execute(f"SELECT {_STORED_FLAG} FROM flags WHERE rule = ?"
                                       f" AND flag_key IN ({_marks(chunk)})", [rule, *chunk]):
                     stored[(row[1], row[2])] = row
-        seen = []
+        next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM flags").fetchone()[0]
+        inserts, updates, relinked, links, seen = [], [], [], [], []
+        open_delta: dict[int, int] = {}
         for owner, finding in findings:
-            ids = list(finding.figure_ids)
-            ids_json = json.dumps(ids)
+            ids = finding.figure_ids
+            ids_json = "[" + ", ".join(map(str, ids)) + "]"  # as json.dumps writes it
             row = stored.get((finding.rule, finding.key))
             old_ids = json.loads(row[6]) if row else None
             status, is_opening = status_when_seen(row[8] if row else None, old_ids, ids)
@@ -796,24 +798,39 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
             values = (owner, finding.conflict, finding.severity, ids_json,
                       finding.explanation, status)
             if row is None:
-                flag_id = db.execute(
-                    "INSERT INTO flags (series_key, conflict, severity, figure_ids,"
-                    " explanation, status, last_seen_run, updated_at, rule, flag_key,"
-                    " first_seen_run, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, run_id, now_iso, finding.rule, finding.key, run_id,
-                     now_iso)).lastrowid
+                flag_id, next_id = next_id, next_id + 1
+                inserts.append((flag_id, *values, run_id, now_iso, finding.rule, finding.key,
+                                run_id, now_iso))
             else:
                 flag_id = row[0]
                 if (row[3], row[4], row[5], row[6], row[7], row[8]) != values:
-                    db.execute(
-                        "UPDATE flags SET series_key = ?, conflict = ?, severity = ?,"
-                        " figure_ids = ?, explanation = ?, status = ?, last_seen_run = ?,"
-                        " updated_at = ? WHERE id = ?", (*values, run_id, now_iso, flag_id))
+                    updates.append((*values, run_id, now_iso, flag_id))
             seen.append((flag_id,))
-            if old_ids != ids:
-                db.execute("DELETE FROM flag_figures WHERE flag_id = ?", (flag_id,))
-                db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
-                                    [(figure_id, flag_id) for figure_id in ids])
+            if old_ids is None or list(ids) != old_ids:
+                if old_ids is not None:
+                    relinked.append((flag_id,))
+                links += [(figure_id, flag_id) for figure_id in ids]
+                # figures.open_flags: the flags.status trigger has moved the old links'
+                # counts with any status change; the links themselves move here.
+                if status == "open":
+                    for figure_id in old_ids or ():
+                        open_delta[figure_id] = open_delta.get(figure_id, 0) - 1
+                    for figure_id in ids:
+                        open_delta[figure_id] = open_delta.get(figure_id, 0) + 1
+        db.conn.executemany(
+            "INSERT INTO flags (id, series_key, conflict, severity, figure_ids, explanation,"
+            " status, last_seen_run, updated_at, rule, flag_key, first_seen_run, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+        db.conn.executemany(
+            "UPDATE flags SET series_key = ?, conflict = ?, severity = ?, figure_ids = ?,"
+            " explanation = ?, status = ?, last_seen_run = ?, updated_at = ? WHERE id = ?",
+            updates)
+        db.conn.executemany("DELETE FROM flag_figures WHERE flag_id = ?", relinked)
+        db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
+                            links)
+        db.conn.executemany("UPDATE figures SET open_flags = open_flags + ? WHERE id = ?",
+                            [(delta, figure_id) for figure_id, delta in open_delta.items()
+                             if delta])
         _seen_flags(db)
         db.conn.executemany("INSERT OR IGNORE INTO temp.seen_flags (id) VALUES (?)", seen)
     return opened

@@ -69,7 +69,6 @@ import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
@@ -382,15 +381,26 @@ def _exceeds(higher: Fact | None, lower: Fact | None) -> bool:
     )
 
 
-def _relative(pair: tuple[Fact, Fact]) -> Fraction:
-    higher, lower = pair
-    assert lower.high is not None
-    return Fraction(higher.low - lower.high, max(lower.high, 1))
+def _worse(pair: tuple[Fact, Fact], other: tuple[Fact, Fact]) -> bool:
+    """Whether ``pair`` is a worse contradiction than ``other``: a larger relative gap
+    (compared by cross-multiplying, exactly), or the same one with smaller ids."""
+    (higher, lower), (other_higher, other_lower) = pair, other
+    assert lower.high is not None and other_lower.high is not None
+    mine = (higher.low - lower.high) * max(other_lower.high, 1)
+    theirs = (other_higher.low - other_lower.high) * max(lower.high, 1)
+    if mine != theirs:
+        return mine > theirs
+    return (higher.id, lower.id) < (other_higher.id, other_lower.id)
 
 
 def _worst(pairs: Iterable[tuple[Fact, Fact]]) -> tuple[Fact, Fact]:
     """The contradicting pair that sets a flag's severity; ties go to the smaller ids."""
-    return min(pairs, key=lambda pair: (-_relative(pair), pair[0].id, pair[1].id))
+    worst: tuple[Fact, Fact] | None = None
+    for pair in pairs:
+        if worst is None or _worse(pair, worst):
+            worst = pair
+    assert worst is not None
+    return worst
 
 
 def _pair_severity(pair: tuple[Fact, Fact]) -> str:
