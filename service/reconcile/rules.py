@@ -68,7 +68,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
@@ -84,6 +84,13 @@ SEVERITIES = ("low", "medium", "high")
 KILLED_PARTS = frozenset({"civilian", "military"})
 DISJOINT_GROUPS = frozenset({"children", "women", "men"})
 DIMENSIONS = ("place", "category", "group")
+
+SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None,
+                     str | None]
+
+
+def _fold(text: str | None) -> str | None:
+    return None if text is None else fold(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,13 @@ class Fact:
     high: int | None
     location_code: str | None = None
     group: str | None = None
+    series: SeriesFields = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every rule groups facts by series fields many times: fold the names once.
+        object.__setattr__(self, "series", (
+            self.conflict, self.category, _fold(self.side), _fold(self.location),
+            _fold(self.incident), fold(self.unit), self.period_start, self.group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,19 +150,10 @@ class Finding:
     owner: int = 0
 
 
-SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None,
-                     str | None]
-
-
-def _fold(text: str | None) -> str | None:
-    return None if text is None else fold(text)
-
-
 def series_fields(fact: Fact) -> SeriesFields:
     """The fields that name a fact's series, folded, in the order flag keys list them:
     conflict, category, side, location, incident, unit, period_start, group."""
-    return (fact.conflict, fact.category, _fold(fact.side), _fold(fact.location),
-            _fold(fact.incident), fold(fact.unit), fact.period_start, fact.group)
+    return fact.series
 
 
 def family_fields(fact: Fact) -> tuple:
@@ -265,31 +270,46 @@ def related_series(facts: Sequence[Fact], changed: Iterable[int]) -> set[SeriesF
     """
     by_id = {fact.id: fact for fact in facts}
     targets = [by_id[figure_id] for figure_id in set(changed) if figure_id in by_id]
-    related = {series_fields(fact) for fact in targets}
+    related = {fact.series for fact in targets}
     if not targets:
         return related
-    places = _group_by(facts, _place_bucket)
-    categories = _group_by(facts, _category_bucket)
-    groups = _group_by(facts, _group_bucket)
-    tolls = _group_by((fact for fact in facts if fact.period_start is not None), _toll_bucket)
-    seen: set[tuple] = set()
+    # A part relation depends only on series fields, whether a location is given, and the
+    # code, so each distinct shape of the family is tested once, not each figure.
+    shapes = {(fact.series, fact.location is None, code_of(fact)) for fact in facts}
+    tolls: dict[tuple, set[SeriesFields]] = {}
+    for fact in facts:
+        if fact.period_start is not None:
+            tolls.setdefault(_toll_bucket(fact), set()).add(fact.series)
+    done: set[tuple] = set()
     for fact in targets:
-        signature = (series_fields(fact), code_of(fact), fact.source_id)
-        if signature in seen:
+        signature = (fact.series, fact.location is None, code_of(fact), fact.source_id)
+        if signature in done:
             continue
-        seen.add(signature)
-        related.update(series_fields(whole) for whole in places.get(_place_bucket(fact), ())
-                       if is_place_part(fact, whole))
-        if fact.category in KILLED_PARTS:
-            related.update(series_fields(whole)
-                           for whole in categories.get(_category_bucket(fact), ())
-                           if whole.category == "killed")
-        if fact.group is not None:
-            related.update(series_fields(whole) for whole in groups.get(_group_bucket(fact), ())
-                           if whole.group is None)
+        done.add(signature)
+        fields, unplaced, code, _source = signature
+        for whole, whole_unplaced, whole_code in shapes:
+            if _shape_is_part(fields, unplaced, code, whole, whole_unplaced, whole_code):
+                related.add(whole)
         if fact.period_start is None:
-            related.update(series_fields(period) for period in tolls.get(_toll_bucket(fact), ()))
+            related.update(tolls.get(_toll_bucket(fact), ()))
     return related
+
+
+def _shape_is_part(fields: SeriesFields, unplaced: bool, code: str | None,
+                   whole: SeriesFields, whole_unplaced: bool, whole_code: str | None) -> bool:
+    """is_place_part, is_category_part or is_group_part, on a figure's shape."""
+    if _without(fields, _LOCATION) == _without(whole, _LOCATION):
+        if not unplaced and whole_unplaced and (
+                code is None or whole_code is None or code.startswith(whole_code)):
+            return True
+        if (code is not None and whole_code is not None and len(code) > len(whole_code)
+                and code.startswith(whole_code)):
+            return True
+    if (fields[_CATEGORY] in KILLED_PARTS and whole[_CATEGORY] == "killed"
+            and _without(fields, _CATEGORY) == _without(whole, _CATEGORY)):
+        return True
+    return (fields[_GROUP] is not None and whole[_GROUP] is None
+            and _without(fields, _GROUP) == _without(whole, _GROUP))
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
