@@ -248,6 +248,8 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
     """
     ordered = sorted(facts, key=lambda fact: fact.id)
     _check_one_family(ordered)
+    if owners is not None:
+        ordered = _needed(ordered, owners)
 
     def owned(fact: Fact) -> bool:
         return owners is None or series_fields(fact) in owners
@@ -293,6 +295,21 @@ def related_series(facts: Sequence[Fact], changed: Iterable[int]) -> set[SeriesF
         if fact.period_start is None:
             related.update(tolls.get(_toll_bucket(fact), ()))
     return related
+
+
+def _needed(facts: Sequence[Fact], owners: Collection[SeriesFields]) -> list[Fact]:
+    """The facts the findings owned by ``owners`` depend on: the owners' own figures, every
+    figure of a series that has a part of an owned series, and the cumulative figures of
+    the tolls an owned period figure is compared with."""
+    shapes = {(fact.series, fact.location is None, code_of(fact)) for fact in facts}
+    owned_shapes = [shape for shape in shapes if shape[0] in owners]
+    parts = {shape[0] for shape in shapes
+             if any(_shape_is_part(*shape, *whole) for whole in owned_shapes)}
+    tolls = {_toll_bucket(fact) for fact in facts
+             if fact.period_start is not None and fact.series in owners}
+    return [fact for fact in facts
+            if fact.series in owners or fact.series in parts
+            or (fact.period_start is None and tolls and _toll_bucket(fact) in tolls)]
 
 
 def _shape_is_part(fields: SeriesFields, unplaced: bool, code: str | None,
@@ -639,8 +656,10 @@ def _period_exceeds_toll(facts: Sequence[Fact],
     periods = [fact for fact in facts if fact.period_start is not None and owned(fact)]
     if not periods:
         return []
+    wanted = {_toll_bucket(fact) for fact in periods}
     tolls = {bucket: _Timeline(members) for bucket, members in _group_by(
-        (fact for fact in facts if fact.period_start is None), _toll_bucket).items()}
+        (fact for fact in facts if fact.period_start is None
+         and _toll_bucket(fact) in wanted), _toll_bucket).items()}
     findings = []
     for fact in periods:
         timeline = tolls.get(_toll_bucket(fact))

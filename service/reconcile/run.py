@@ -37,7 +37,7 @@ from .rules import Dispute, Fact, Finding, evaluate_family, related_series, seri
 
 LEASE_TTL_SECONDS = 60.0
 LEASE_POLL_SECONDS = 0.2
-FIGURES_PER_BATCH = 5_000
+FIGURES_PER_BATCH = 2_000
 log = logging.getLogger(__name__)
 
 
