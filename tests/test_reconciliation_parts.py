@@ -156,6 +156,11 @@ def test_regions_of_one_source_cannot_add_up_to_more_than_its_country(
         "Ministry of Health reported 900 deaths in North Gaza (PS-NG) and 804 deaths in South "
         "Gaza (ps-sg) as of 2025-03-10, together at least 1,704, but 1,696 deaths in place PS")
     assert town not in flag["figure_ids"]
+    # parts_exceed_whole contests the series it lists (API §6 grade).
+    report = client.get(f"{REPORT}?conflict={CONFLICT}").get_json()
+    grades = {series["location"]: series["grade"] for series in report["series"]}
+    assert grades == {None: "contested", "North Gaza": "contested",
+                      "South Gaza": "contested", "Jabalia": "single_source"}
 
 
 def test_a_day_cannot_count_more_than_the_toll_rose(
