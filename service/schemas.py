@@ -107,6 +107,11 @@ def checked_text(text: str, max_length: int, min_length: int = 0, strip: bool = 
     """The rules of a Text field on a str: no NUL, valid Unicode, tidied if `strip`,
     `min_length` to `max_length` characters. Returns the text to store; raises
     ValidationError with the message for the field."""
+    if text.isascii() and "\x00" not in text:  # the usual case, decided at once
+        # (ASCII is valid Unicode, and NFC leaves it as it is: tidy is strip)
+        tidied = text.strip() if strip else text
+        if min_length <= len(tidied) <= max_length:
+            return tidied
     if "\x00" in text:
         raise ValidationError("Text may not contain NUL characters.")
     if not text.isascii():

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -206,8 +207,12 @@ def _derived(figure: Mapping[str, Any]) -> dict:
 
 def _keys(figure: Mapping[str, Any]) -> tuple:
     """family_key, series_key and the folded filter names (_KEY_COLUMNS order)."""
-    return (*_series_keys(tuple(figure[f] for f in SERIES_FIELDS)),
-            *(fold_or_none(figure[field]) for field in _KEY_COLUMNS.values()))
+    return (*_series_keys(_series_values(figure)),
+            *map(fold_or_none, _key_column_values(figure)))
+
+
+_series_values = itemgetter(*SERIES_FIELDS)
+_key_column_values = itemgetter(*_KEY_COLUMNS.values())
 
 
 @lru_cache(maxsize=65_536)
@@ -267,6 +272,7 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     columns = (*_FIGURE_COLUMNS, "source_id", *_DERIVED_COLUMNS, "created_at", "updated_at")
     insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
+    values = itemgetter(*_FIGURE_COLUMNS)
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
         sources: dict[str, int] = {}
@@ -279,8 +285,7 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
             derived = _keys(figure)
             series.add(derived[1])
             low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
-            rows.append((figure_id, *(figure[c] for c in _FIGURE_COLUMNS), source_id, low,
-                         high, *derived, now, now))
+            rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
         db.conn.executemany(insert, rows)
         _mark_dirty(db, series)
         ids = list(range(first_id, first_id + len(rows)))
