@@ -821,7 +821,8 @@ def series_facts(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
     marks = ", ".join("?" for _ in keys)
     return db.execute(
         f"{_FACT_SELECT} WHERE f.series_hash IN ({marks}) AND f.series_key IN ({marks})"
-        " AND f.status = 'active'", [*map(key_hash, keys), *keys]).fetchall()
+        " AND f.status = 'active' ORDER BY f.series_key, f.id",  # an order free of the hashes
+        [*map(key_hash, keys), *keys]).fetchall()
 
 
 def series_disputes(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
