@@ -34,9 +34,6 @@ CREATE TABLE source_merges (
 -- ASCII). series_key names its series (API §6) and family_key the same without location, so a
 -- reconciliation run reads a series, a family's whole-conflict figures, or the parts that
 -- could exceed them, each with one indexed query.
--- series_hash and family_hash are 64-bit hashes of the two keys (store.key_hash): the
--- indexes hold those small integers instead of the long JSON keys, which made every insert
--- a third slower; a lookup by hash always checks the key itself too.
 CREATE TABLE figures (
     id INTEGER PRIMARY KEY,
     conflict TEXT NOT NULL,
@@ -70,9 +67,7 @@ CREATE TABLE figures (
     side_key TEXT,
     location_key TEXT,
     incident_key TEXT,
-    via_key TEXT,
-    family_hash INTEGER NOT NULL DEFAULT 0,
-    series_hash INTEGER NOT NULL DEFAULT 0
+    via_key TEXT
 );
 -- Every index costs every insert, so only those a query needs: equality filters that
 -- pick few rows (conflict, source, place, incident; listed by id, so the index order is
@@ -83,8 +78,8 @@ CREATE INDEX figures_conflict ON figures (conflict, id);
 CREATE INDEX figures_source ON figures (source_id, id);
 CREATE INDEX figures_location ON figures (location_key, id);
 CREATE INDEX figures_incident ON figures (incident_key, id);
-CREATE INDEX figures_series ON figures (series_hash, status);
-CREATE INDEX figures_family_low ON figures (family_hash, status, low);
+CREATE INDEX figures_series ON figures (series_key, status);
+CREATE INDEX figures_family_low ON figures (family_key, status, low);
 
 -- Every version of every figure, the current one included: a JSON snapshot of the
 -- figure as it stood, so a correction never loses what was said before.

@@ -154,17 +154,16 @@ REFERENCE_COLUMNS = ("conflict", "category", "side", "location", "location_code"
 _QUOTED = ", ".join(f'"{c}"' for c in REFERENCE_COLUMNS)
 REFERENCE_SQL = (f"INSERT INTO figures ({_QUOTED},"
                  " source_id, low, high, family_key, series_key, side_key, location_key,"
-                 " incident_key, via_key, family_hash, series_hash, created_at, updated_at)"
+                 " incident_key, via_key, created_at, updated_at)"
                  f" VALUES ({', '.join('?' * len(REFERENCE_COLUMNS))}, 1, ?, ?, ?, ?, ?, ?, ?,"
-                 " ?, ?, ?, '', '')")
+                 " ?, '', '')")
 
 
 def reference_row(r: dict) -> list:
     """Every stored column of one figure, derived as the service derives it."""
     return ([r.get(c) for c in REFERENCE_COLUMNS]
             + [*interval(r["qualifier"], r["count"]), store.family_key(r), store.series_key(r)]
-            + [fold_or_none(r.get(c)) for c in ("side", "location", "incident", "via")]
-            + [store.key_hash(store.family_key(r)), store.key_hash(store.series_key(r))])
+            + [fold_or_none(r.get(c)) for c in ("side", "location", "incident", "via")])
 
 
 def reference_db(path: Path, bare: bool) -> sqlite3.Connection:

@@ -9,7 +9,6 @@ on the single write path, so it can never disagree with the figure it belongs to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -207,21 +206,9 @@ def _derived(figure: Mapping[str, Any]) -> dict:
 
 
 def _keys(figure: Mapping[str, Any]) -> tuple:
-    """family_key, series_key, the folded filter names (_KEY_COLUMNS order), family_hash
-    and series_hash: the stored columns _DERIVED_COLUMNS names after low and high."""
-    family, series, family_hash, series_hash = _series_keys(_series_values(figure))
-    return (family, series, *map(fold_or_none, _key_column_values(figure)), family_hash,
-            series_hash)
-
-
-def key_hash(key: str) -> int:
-    """A stable signed 64-bit hash of a series or family key, for the indexes.
-
-    Lookups give both hash and key (the key settles a collision); blake2b, because
-    Python's own str hash differs between processes.
-    """
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    """family_key, series_key and the folded filter names (_KEY_COLUMNS order)."""
+    return (*_series_keys(_series_values(figure)),
+            *map(fold_or_none, _key_column_values(figure)))
 
 
 _series_values = itemgetter(*SERIES_FIELDS)
@@ -229,16 +216,14 @@ _key_column_values = itemgetter(*_KEY_COLUMNS.values())
 
 
 @lru_cache(maxsize=65_536)
-def _series_keys(values: tuple) -> tuple[str, str, int, int]:
-    """(family_key, series_key, their hashes) of a figure whose SERIES_FIELDS are `values`: computed
+def _series_keys(values: tuple) -> tuple[str, str]:
+    """(family_key, series_key) of a figure whose SERIES_FIELDS are `values`: computed
     once per series, since a batch holds many figures of each."""
     figure = dict(zip(SERIES_FIELDS, values, strict=True))
-    family, series = family_key(figure), series_key(figure)
-    return family, series, key_hash(family), key_hash(series)
+    return family_key(figure), series_key(figure)
 
 
-_DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS, "family_hash",
-                    "series_hash")
+_DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 
 
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
@@ -819,10 +804,8 @@ def series_facts(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
     memory.
     """
     marks = ", ".join("?" for _ in keys)
-    return db.execute(
-        f"{_FACT_SELECT} WHERE f.series_hash IN ({marks}) AND f.series_key IN ({marks})"
-        " AND f.status = 'active' ORDER BY f.series_key, f.id",  # an order free of the hashes
-        [*map(key_hash, keys), *keys]).fetchall()
+    return db.execute(f"{_FACT_SELECT} WHERE f.series_key IN ({marks}) AND f.status = 'active'",
+                      list(keys)).fetchall()
 
 
 def series_disputes(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
@@ -831,17 +814,16 @@ def series_disputes(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tupl
     return db.execute(
         "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
         " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
-        f" WHERE f.series_hash IN ({marks}) AND f.series_key IN ({marks})"
-        " AND f.status = 'active' ORDER BY d.id", [*map(key_hash, keys), *keys]).fetchall()
+        f" WHERE f.series_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
+        list(keys)).fetchall()
 
 
 def part_candidates(db: sqlite_utils.Database, family: str, above: int) -> list[tuple]:
     """Active located figures of a family whose low exceeds `above`: the only parts that
     can exceed a whole-conflict figure whose high is at least `above`."""
     return db.execute(
-        f"{_FACT_SELECT} WHERE f.family_hash = ? AND f.family_key = ? AND f.status = 'active'"
-        " AND f.low > ? AND f.location IS NOT NULL",
-        (key_hash(family), family, above)).fetchall()
+        f"{_FACT_SELECT} WHERE f.family_key = ? AND f.status = 'active' AND f.low > ?"
+        " AND f.location IS NOT NULL", (family, above)).fetchall()
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,

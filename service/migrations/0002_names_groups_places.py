@@ -2,8 +2,7 @@
 
 1. New figure columns: `location_code`, `"group"`, `via` (null for every old figure), and
    the folded name columns GET /figures filters on (`side_key`, `location_key`,
-   `incident_key`, `via_key`), indexed where a filter needs it, and 64-bit hashes of the
-   series and family keys, which the reconciliation indexes now hold; the indexes on category,
+   `incident_key`, `via_key`), indexed where a filter needs it; the indexes on category,
    side, status and dates, which cost every insert and no query needed, are dropped.
 2. Sources whose names now fold alike (composed/decomposed letters, case, white space)
    are merged into the oldest (earliest created_at, then lowest id): its figures and
@@ -32,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..names import fold, fold_or_none
-from ..store import family_key, key_hash, series_key
+from ..store import family_key, series_key
 
 SERIES_RULES = frozenset({"disagreement", "decrease", "duplicate"})
 OLD_SERIES_FIELDS = 7  # conflict, category, side, location, incident, unit, period_start
@@ -45,8 +44,6 @@ ALTER TABLE figures ADD COLUMN side_key TEXT;
 ALTER TABLE figures ADD COLUMN location_key TEXT;
 ALTER TABLE figures ADD COLUMN incident_key TEXT;
 ALTER TABLE figures ADD COLUMN via_key TEXT;
-ALTER TABLE figures ADD COLUMN family_hash INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE figures ADD COLUMN series_hash INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE source_merges (
     source_id INTEGER PRIMARY KEY,
     merged_into INTEGER NOT NULL REFERENCES sources(id),
@@ -67,12 +64,8 @@ DROP INDEX figures_category;
 DROP INDEX figures_status;
 DROP INDEX figures_reported_on;
 DROP INDEX figures_as_of;
-DROP INDEX figures_series;
-DROP INDEX figures_family_low;
 CREATE INDEX figures_location ON figures (location_key, id);
 CREATE INDEX figures_incident ON figures (incident_key, id);
-CREATE INDEX figures_series ON figures (series_hash, status);
-CREATE INDEX figures_family_low ON figures (family_hash, status, low);
 """
 
 
@@ -169,16 +162,14 @@ def _rekey_figures(conn: sqlite3.Connection, merged: dict[int, int]) -> set[str]
         figure = {"conflict": conflict, "category": category, "side": side,
                   "location": location, "incident": incident, "unit": unit,
                   "period_start": period_start, "group": None}
-        new_key, new_family = series_key(figure), family_key(figure)
+        new_key = series_key(figure)
         sources_of[new_key].add(old_key)
         if source_id in merged.values():
             moved.add(new_key)
-        updates.append((new_key, new_family, key_hash(new_key), key_hash(new_family),
-                        fold_or_none(side), fold_or_none(location), fold_or_none(incident),
-                        figure_id))
-    conn.executemany("UPDATE figures SET series_key = ?, family_key = ?, series_hash = ?,"
-                     " family_hash = ?, side_key = ?, location_key = ?, incident_key = ?"
-                     " WHERE id = ?", updates)
+        updates.append((new_key, family_key(figure), fold_or_none(side),
+                        fold_or_none(location), fold_or_none(incident), figure_id))
+    conn.executemany("UPDATE figures SET series_key = ?, family_key = ?, side_key = ?,"
+                     " location_key = ?, incident_key = ? WHERE id = ?", updates)
     return moved | {key for key, old_keys in sources_of.items() if len(old_keys) > 1}
 
 
