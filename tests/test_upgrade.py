@@ -366,9 +366,10 @@ def test_the_command_line_upgrades_at_start_and_refuses_a_newer_file(old_db: Pat
     runner = CliRunner()
     result = runner.invoke(main, ["reconcile", "--db", str(old_db)])
     assert result.exit_code == 0, result.output
-    assert user_version(old_db) == 2
+    assert user_version(old_db) == db.SCHEMA_VERSION
     content = newer.read_bytes()
     refused = runner.invoke(main, ["reconcile", "--db", str(newer)])
     assert refused.exit_code == 1
-    assert "schema version 7" in refused.stderr and "needs version 2" in refused.stderr
+    assert "schema version 7" in refused.stderr
+    assert f"needs version {db.SCHEMA_VERSION}" in refused.stderr
     assert newer.read_bytes() == content
