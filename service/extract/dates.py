@@ -29,7 +29,7 @@ _DECADE = re.compile(r"\b(?:the )?((?:18|19|20)\d0)s\b")
 _RELATIVE = re.compile(
     r"\b(?P<n>a|one|two|three|\d+) days? (?P<dir>earlier|before|later|after)\b"
     r"|\bthe (?P<dir2>previous|following|next) day\b|\bthe day (?P<dir3>before|after)\b"
-    r"|\b(?P<yest>yesterday)\b|\b(?P<today>today|this morning|tonight)\b")
+    r"|\b(?P<yest>yesterday)\b|\b(?P<today>today|this morning|tonight)\b", re.IGNORECASE)
 _REPORTING = re.compile(
     r"\b(said|says|saying|told|tells|telling|statement|report|reported|published|dated|update|updated|"
     r"briefing|briefs|tweeted|announced|speaking|interview|posted|issued|released|press)\b",
@@ -134,7 +134,7 @@ def find_dates(sentence: str, reported_on: date, reference: date | None = None) 
         elif m.group("today"):
             day = reported_on
         else:
-            n = m.group("n")
+            n = (m.group("n") or "").lower() or None
             count = 1 if n in (None, "a", "one") else {"two": 2, "three": 3}.get(n) or int(n)
             sign = -1 if (m.group("dir") in ("earlier", "before")
                           or m.group("dir2") == "previous" or m.group("dir3") == "before") else 1

@@ -113,6 +113,15 @@ _TOKEN = re.compile(
     r"|[A-Za-zÀ-ÖØ-öø-ÿ][\w\-]*(?:['’][A-Za-z]+)?"
     r"|\S")
 _NUMBER = re.compile(r"^\d+(?:,\d{3})*(?:\.\d+)?$")
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen"]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+#: Number words text2num leaves alone in some contexts ("... and two medics").
+_SMALL = {w: i for i, w in enumerate(_UNITS) if i > 1} | {
+    w: 10 * i for i, w in enumerate(_TENS) if w} | {
+    f"{t}-{u}": 10 * i + j for i, t in enumerate(_TENS) if t
+    for j, u in enumerate(_UNITS) if 0 < j < 10}
 
 
 @dataclass
@@ -170,6 +179,8 @@ def tokens(sentence: str) -> tuple[str, list[Token]]:
             tok.value = int(t[len("VAGUEQTY"):])
             tok.vague = True
             tok.text, tok.lower = "(vague)", "(vague)"
+        elif tok.lower in _SMALL:
+            tok.value = _SMALL[tok.lower]
         elif tok.lower == "one" and not (i > 0 and raw[i - 1].lower() in ("no", "any", "every",
                                                                            "someone")):
             tok.value = 1
