@@ -329,6 +329,7 @@ def main() -> None:
             report("GET /figures?conflict&category p99", p99, None, "ms", "< 50 ms")
         finally:
             server.stop()
+    __import__("bench_extract").run(report)  # extraction (§9): its own module
     print("\n| measure | ours | plain-SQLite reference | ratio | target |")
     print("|---|---|---|---|---|")
     for row in results:

@@ -100,6 +100,11 @@ def test_damage_with_its_unit():
     assert only("Rebels said they had destroyed a fuel depot.")["unit"] == "depots"
 
 
+def test_damage_count_without_its_noun_takes_the_previous_unit():
+    found = figures("The mayor said 40 homes were destroyed and 12 damaged.")
+    assert [(f["count"], f["unit"]) for f in found] == [(40, "homes"), (12, "homes")]
+
+
 def test_death_toll_phrasing():
     fig = only("The civil defence agency put the death toll at 64.")
     assert (fig["category"], fig["count"], fig["source"]) == ("killed", 64,
@@ -114,6 +119,11 @@ def test_side_from_a_demonym_in_the_counted_noun():
 
 def test_side_from_a_named_group():
     assert only("The army said it killed 40 Wagner fighters.")["side"] == "Wagner"
+
+
+def test_side_from_a_named_group_after_of():
+    fig = only("The army said it killed 25 fighters of the Crimson Brigade on Monday.")
+    assert fig["side"] == "Crimson Brigade"
 
 
 def test_a_state_source_counting_its_own_civilians():
@@ -138,6 +148,14 @@ def test_according_to():
 def test_trailing_said():
     fig = only("Nineteen people were killed overnight, the interior ministry said.")
     assert fig["source"] == "interior ministry"
+
+
+@pytest.mark.parametrize("sentence, source", [
+    ("Health ministry figures show 210 people have been killed.", "Health ministry"),
+    ("The monitor's report, dated March 1, says 77 civilians were killed.", "monitor"),
+])
+def test_a_report_speaks_for_its_author(sentence, source):
+    assert only(sentence)["source"] == source
 
 
 def test_told_with_an_apposition():

@@ -127,16 +127,24 @@ def _place(prepared: str) -> str | None:
 
 
 def _side_from_words(words: list[str]) -> str | None:
+    """The side a counted noun phrase names: a demonym ("Russian soldiers") or the first run
+    of capitalised words ("Wagner fighters", "fighters of the Crimson Brigade")."""
     side = side_of_words(words)
     if side:
         return side
-    for w in words:
+    run: list[str] = []
+    for w in words + [""]:
         clean = w.strip("'’")
         if clean.endswith(("'s", "’s")):
             clean = clean[:-2]
-        if clean[:1].isupper() and clean not in _NOT_SIDE and clean.lower() not in (
+        if clean[:1].isupper() and clean.lower() not in (
                 lx.MILITARY_NOUNS | lx.CIVILIAN_NOUNS | lx.PEOPLE_NOUNS):
-            return clean
+            run.append(clean)
+            continue
+        if len(run) == 1 and run[0] in _NOT_SIDE:
+            run = []
+        if run:
+            return " ".join(run)
     return None
 
 
@@ -262,7 +270,7 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
         if incident == "indefinite" and not [f for f in dates if not f.reporting]:
             article.recent_dates = []
     _canonical_sources(candidates + [d[1] for d in denials], article.names, article.roles)
-    kept = _dedupe(candidates)
+    kept = [c for c in _dedupe(candidates) if _valid(c)]
     figures = [_body(c, conflict, reported_on, url) for c in kept]
     index = {id(c): i for i, c in enumerate(kept)}
     disputes = []
@@ -557,6 +565,17 @@ def _dedupe(candidates: list[_Candidate]) -> list[_Candidate]:
         seen[loose] = c
         kept.append(c)
     return kept
+
+
+def _valid(c: _Candidate) -> bool:
+    """The §4 rules a proposal must meet to be posted as it is (belt and braces: the
+    readers above should never produce anything else)."""
+    m = c.reading.mention
+    return (0 <= m.count <= 1_000_000_000 and (m.count_high is None or (
+        m.count <= m.count_high <= 1_000_000_000 and m.qualifier == "exact"))
+        and 1 <= len(c.source.strip()) <= MAX_NAME
+        and (c.period_start is None or c.period_start <= c.as_of)
+        and (c.category != "damage" or (c.reading.unit or "people") != "people"))
 
 
 def _body(c: _Candidate, conflict: str, reported_on: date, url: str | None) -> dict[str, Any]:

@@ -49,9 +49,40 @@ class Found:
     relative: bool = False
 
 
+_PLAIN = re.compile(rf"^(?:(?P<m1>{_MONTHS}) (?P<d1>\d{{1,2}})(?:st|nd|rd|th)?"
+                    rf"|(?P<d2>\d{{1,2}}) (?P<m2>{_MONTHS}))(?:,? (?P<y>\d{{4}}))?$")
+
+
+def _plain_calendar(text: str, base: date) -> date | None:
+    """"December 30", "Nov 6, 2023", "22 Mar 2025": the latest such day not after `base`
+    when the year is not given. None when the text is not one of these plain forms."""
+    m = _PLAIN.match(text)
+    if not m:
+        return None
+    month = _month_number(m.group("m1") or m.group("m2"))
+    day = int(m.group("d1") or m.group("d2"))
+    year = int(m.group("y")) if m.group("y") else base.year
+    try:
+        found = date(year, month, day)
+    except ValueError:
+        return None
+    if not m.group("y") and found > base:
+        try:
+            found = date(year - 1, month, day)
+        except ValueError:
+            return None
+    return found
+
+
 @lru_cache(maxsize=4096)
 def _parse_calendar(text: str, base: date) -> date | None:
-    import dateparser  # lazy: only articles with calendar dates pay for loading it
+    """A calendar date: plain forms read here (fast), anything else by dateparser, which is
+    loaded on first need (its English data take most of a second to load)."""
+    text = " ".join(text.split())
+    plain = _plain_calendar(text, base)
+    if plain is not None or _PLAIN.match(text):
+        return plain
+    import dateparser  # lazy: only unusual calendar dates pay for loading it
 
     parsed = dateparser.parse(text, languages=["en"], settings={
         "RELATIVE_BASE": datetime(base.year, base.month, base.day),

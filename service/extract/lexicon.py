@@ -149,6 +149,7 @@ REPORTING_VERBS = frozenset({
     "disagreed",
     "cut", "lowered", "revised", "according", "citing", "explained", "stressed",
     "warned", "indicated", "suggests", "suggested", "found", "finds", "shows", "showed",
+    "show",
 })
 #: Words that deny or reject a claim (a dispute, API.md §4).
 DENIAL_WORDS = frozenset({

@@ -37,6 +37,7 @@ _QUALIFIERS = [  # longest first
     (("about",), "about"), (("some",), "about"), (("circa",), "about"), (("approx",), "about"),
 ]
 _QUOTES = frozenset({"'", '"'})
+MAX_COUNT = 1_000_000_000  # API.md §4
 _PUNCT_STOP = frozenset({".", ";", ":", "?", "!"})
 _NP_STOP = (lx.KILLED_AFTER | lx.INJURED_AFTER | lx.MISSING_AFTER | lx.DAMAGE_VERBS
             | lx.KILLED_BEFORE | lx.INJURED_BEFORE | frozenset({
@@ -175,7 +176,7 @@ def mentions(toks: list[Token]) -> list[Mention]:
             out.append(Mention(i, i, i + 1, 1, None, "exact"))
             i += 1
             continue
-        if tok.value is None:
+        if tok.value is None or tok.value > MAX_COUNT:
             i += 1
             continue
         if (nxt and nxt.text == ":" and i + 2 < n and toks[i + 2].value is not None) or (
@@ -198,7 +199,8 @@ def mentions(toks: list[Token]) -> list[Mention]:
         end = i + 1
         if nxt and nxt.lower in ("to", "-", "and", "or") and i + 2 < n:
             other = toks[i + 2]
-            if other.value is not None and other.value > tok.value and not other.vague:
+            if other.value is not None and tok.value < other.value <= MAX_COUNT \
+                    and not other.vague:
                 if nxt.lower == "to" and start > 0 and toks[start - 1].lower == "from":
                     i += 2  # "from 1,400 to 1,200": the first number was replaced
                     continue
@@ -487,9 +489,10 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
     if predicate is None:
         return None
     if predicate == "damage" or kind == "damage":
-        if predicate != "damage" or kind not in ("damage",) and head not in ("others", "more"):
+        if predicate != "damage" or kind not in ("damage",) and head not in ("others", "more",
+                                                                            None):
             return None
-        unit = _plural(head) if head not in ("others", "more") else next(
+        unit = _plural(head) if head not in ("others", "more", None) else next(
             (r.unit for r in reversed(earlier) if r.category == "damage"), None)
         return Reading(m, "damage", unit=unit, np_words=words) if unit else None
     if predicate in ("killed", "toll"):
@@ -535,7 +538,8 @@ def _subject_before(toks: list[Token], verb: int, depth: int = 0) -> tuple[int, 
         if a >= b:
             continue
         for v in range(a, b):
-            if toks[v].lower in lx.REPORTING_VERBS or toks[v].lower in _NON_REPORTING_VERBS:
+            if (toks[v].lower in lx.REPORTING_VERBS or toks[v].lower in _NON_REPORTING_VERBS) \
+                    and _is_verb(toks, v):
                 if v == a:
                     return _subject_before(toks, v, depth + 1)
                 b = v
@@ -555,6 +559,38 @@ def _subject_before(toks: list[Token], verb: int, depth: int = 0) -> tuple[int, 
             return None
         return a, b
     return None
+
+
+_NOUNISH = frozenset({"report", "reports", "claim", "claims", "cut", "put", "estimates",
+                      "notes", "states", "update", "updates", "count", "found", "shows",
+                      "statement", "record", "says"})
+
+
+def _is_verb(toks: list[Token], j: int) -> bool:
+    """False for a reporting word used as a noun: "the report", "the monitor's report"."""
+    if toks[j].lower not in _NOUNISH or j == 0:
+        return True
+    prev = toks[j - 1].lower
+    return not (prev in ("the", "a", "an", "its", "their", "his", "her", "this", "that",
+                         "these", "those", "our", "your", "new", "latest", "earlier",
+                         "separate", "final", "official", "initial", "preliminary")
+                or prev.endswith(("'s", "’s")) or toks[j - 1].text in ("'", "’"))
+
+
+_SOURCE_NOUNS = frozenset({"report", "statement", "figures", "data", "count", "tally",
+                           "statistics", "account", "estimate", "estimates", "records",
+                           "numbers", "toll", "update", "findings"})
+
+
+def clean_name(name: str) -> str:
+    """A source's name as a recorder types it: "Health ministry figures" -> "Health
+    ministry", "the monitor's report" -> "monitor"; titles ("Kishishe Report") stay."""
+    words = name.split()
+    while len(words) > 1 and words[-1] in _SOURCE_NOUNS:
+        words = words[:-1]
+    if len(words) < len(name.split()) and words[-1].endswith(("'s", "’s")):
+        words[-1] = words[-1][:-2]
+    return " ".join(words)
 
 
 def _text(prepared: str, toks: list[Token], a: int, b: int) -> str:
@@ -602,11 +638,8 @@ def speakers(prepared: str, toks: list[Token]) -> list[Speaker]:
                                                           "tally", "count")
                                         for k in range(j + 1, min(n, j + 5))):
             continue
-        if w in ("report", "reports", "claim", "claims", "cut", "put", "estimates", "notes",
-                 "states", "update", "updates") and j > 0 and toks[j - 1].lower in (
-                "the", "a", "an", "its", "their", "his", "her", "this", "that", "these",
-                "those", "our", "your", "new", "latest", "earlier", "separate"):
-            continue  # a noun ("the report"), not a verb
+        if not _is_verb(toks, j):
+            continue  # a noun ("the report", "the monitor's report"), not a verb
         span = _subject_before(toks, j)
         if span is None:
             # inverted: "..., said Nyiringabo."
@@ -631,6 +664,8 @@ def _speaker(prepared: str, toks: list[Token], a: int, b: int, start: int, end: 
     words = [t.text for t in toks[a:b]]
     name = _text(prepared, toks, a, b)
     m = _COUNTRY_VOICE.match(name)
+    if not m:
+        name = clean_name(name)
     if m and m.group("c") in DEMONYMS:  # "Israel's earlier count" speaks for Israel
         name, words = m.group("c"), [m.group("c")]
     pronoun = b - a == 1 and toks[a].lower in _PRONOUNS
