@@ -182,6 +182,50 @@ def test_unattributed_figure_falls_back_to_the_outlet():
     assert fig["url"] == "https://www.example-news.org/a/1"
 
 
+def test_a_headline_that_the_body_repeats_is_one_figure():
+    text = ("Flood of shells kills 13 in river town, governor says\n\n"
+            "Shelling killed at least 13 people in the river town on Friday, regional "
+            "governor Anna Kovalenko said.")
+    found = figures(text)
+    assert [(f["source"], f["count"], f["qualifier"]) for f in found] == [
+        ("regional governor Anna Kovalenko", 13, "at_least")]
+
+
+def test_two_spellings_of_one_source_are_one_figure():
+    text = ("A strike killed 27 people, health officials said. Hours later, Ruritanian "
+            "health officials said the strike killed 27 people.")
+    found = figures(text)
+    assert [(f["source"], f["count"]) for f in found] == [("Ruritanian health officials", 27)]
+
+
+def test_a_role_and_the_name_it_introduces_are_one_speaker():
+    text = ("Gunmen killed 30 villagers on Monday, the regional governor said. "
+            "Governor Ama Mensah said 12 people were wounded.")
+    assert {f["source"] for f in figures(text)} == {"Governor Ama Mensah"}
+
+
+def test_a_relative_clause_is_not_part_of_the_speaker():
+    fig = only("A resident who asked not to be named told AFP that 9 people were killed.")
+    assert fig["source"] == "resident"
+
+
+def test_passive_reported_is_not_a_speaker():
+    fig = only("Six soldiers were reported missing after the ambush, the army said.")
+    assert (fig["category"], fig["count"], fig["source"]) == ("missing", 6, "army")
+
+
+def test_a_toll_of_civilians_and_soldiers_together_is_killed():
+    fig = only("The war has killed more than 10,000 civilians and soldiers since 2015, "
+               "aid groups say.")
+    assert (fig["category"], fig["period_start"]) == ("killed", "2015-01-01")
+
+
+def test_treated_for_wounds_and_buried_bodies():
+    found = figures("Doctors said 70 people were being treated for wounds. "
+                    "Villagers said 18 people had been buried.")
+    assert [(f["category"], f["count"]) for f in found] == [("injured", 70), ("killed", 18)]
+
+
 # ------------------------------------------------------------------ denials
 def test_a_denial_of_the_figures_is_a_dispute():
     out = extract("The army said 57 rebels were killed in the assault. "

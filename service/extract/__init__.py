@@ -67,6 +67,7 @@ class _Candidate:
     category: str
     quote: str
     notes: str | None = None
+    headline: bool = False
     parent: _Candidate | None = None
     extra: dict = field(default_factory=dict)
 
@@ -120,7 +121,8 @@ def _incident_state(toks: list) -> str | None:
 def _place(prepared: str) -> str | None:
     for m in _PLACE.finditer(prepared):
         name = m.group(1).strip()
-        if _NOT_PLACE.match(name) or name in DEMONYMS and not name[:1].isupper():
+        first = name.split()[0]
+        if _NOT_PLACE.match(name) or (first in DEMONYMS and DEMONYMS[first] != first):
             continue
         return name[:MAX_NAME]
     return None
@@ -201,10 +203,20 @@ def _source_for(reading: Reading, found: list[Speaker], toks: list) -> Speaker |
     return best
 
 
-def _historical(dates: list[Found], conflict_start: int | None, reported_on: date) -> Found | None:
+def _historical(dates: list[Found], conflict_start: int | None, reported_on: date,
+                prepared: str = "", position: int = 0) -> Found | None:
+    """The date of an earlier war the sentence's toll belongs to: one before the conflict's
+    start year (from its slug), or more than five years before the article; "since 2015"
+    starts a period of this conflict instead."""
     for f in dates:
         if f.precision not in ("year", "decade", "month", "day"):
             continue
+        since = re.match(r"since\b", prepared[f.start:f.end], re.IGNORECASE) or re.search(
+            r"\bsince\s+(?:the\s+)?(?:early\s+|late\s+|mid-)?$", prepared[:f.start],
+            re.IGNORECASE)
+        if since and not (position > f.end and re.search(r"\b(?:when|in which|during which)\b",
+                                                         prepared[f.end:position])):
+            continue  # "killed 10,000 since 2015" (but "the worst since the 1990s, when...")
         limit = conflict_start if conflict_start else reported_on.year - 5
         if f.last.year < limit:
             return f
@@ -250,6 +262,9 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
                 continue
             cand = _candidate(article, sent, prepared, toks, reading, found, dates, incident,
                               conflict_start, made)
+            if cand is not None:
+                cand.headline = sent.index < 2 and sent.line_start and \
+                    not sent.text.rstrip().endswith((".", "!", "?", '"', "”"))
             made.append(cand)
         made_ok = [c for c in made if c is not None]
         candidates.extend(made_ok)
@@ -282,7 +297,8 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
             categories = {c.category for c in own}
             targets = [c for c in previous if c.category in categories]
         for c in targets:
-            if id(c) not in index or _fold(c.source) == _fold(denier.name):
+            if id(c) not in index or _fold(c.source) == _fold(denier.name) or c.parent \
+                    or c.reading.kind == "part":
                 continue
             disputes.append({"figure_index": index[id(c)], "source": denier.name[:MAX_NAME],
                              "reported_on": reported_on.isoformat(),
@@ -294,6 +310,9 @@ _ROLE_APPOSITION = re.compile(
     r"\b(?:[Tt]he|[Hh]is|[Hh]er|[Ii]ts|[Tt]heir) (?:[a-z\-]+ ){0,3}(?P<role>spokesman|spokeswoman|"
     r"spokesperson|minister|official|officer|director|chief|commander|adviser|governor|mayor|"
     r"head|envoy|aide), (?P<name>[A-Z][\w\-]+(?: [A-Z][\w\-]+)+),")
+_ROLE_TITLE = re.compile(
+    r"\b(?P<role>[Ss]pokesman|[Ss]pokeswoman|[Ss]pokesperson|[Mm]inister|[Gg]overnor|[Mm]ayor|"
+    r"[Cc]ommander|[Dd]irector|[Cc]hief) (?P<name>[A-Z][\w\-]+(?: [A-Z][\w\-]+)+)\b")
 _ARMY = re.compile(r"\b(?P<d>[A-Z][a-z]+) (?:army|military|troops|forces|soldiers)\b")
 _GROUP = re.compile(r"\b(?P<g>[A-Z][\w\-]+(?: [A-Z][\w\-]+)*) (?:armed group|militia|rebels|"
                     r"rebel group|"
@@ -306,6 +325,8 @@ def _scan_article(article: _Article, text: str) -> None:
     flat = " ".join(text.split())
     for m in _ROLE_APPOSITION.finditer(flat):
         article.roles.setdefault(m.group("role"), m.group("name"))
+    for m in _ROLE_TITLE.finditer(flat):
+        article.roles.setdefault(m.group("role").lower(), m.group("name"))
     armies = Counter(DEMONYMS[m.group("d")] for m in _ARMY.finditer(flat)
                      if m.group("d") in DEMONYMS)
     ranked = armies.most_common(2)
@@ -342,14 +363,15 @@ def _candidate(article: _Article, sent: Sentence, prepared: str, toks: list, rea
         if side is None and made and _bare(reading):
             side = next((c.side for c in reversed(made) if c is not None), None)
     category = reading.category
-    historical = _historical(dates, conflict_start, article.reported_on)
+    historical = _historical(dates, conflict_start, article.reported_on, prepared,
+                             toks[reading.mention.index].start)
     notes = None
     if historical is not None:
         if category not in ("killed", "civilian", "military") or parent is not None:
             return None
         category = "historical"
-        source = article.outlet
-        named = False
+        if not by_name:
+            source, named = article.outlet, False
         side = _side_from_words(reading.np_words)
     as_of, period_start = _dates_for(article, sent, reading, dates, incident, historical,
                                      prepared, by_name, toks[reading.mention.index].start)
@@ -394,8 +416,8 @@ def _side(reading: Reading, sp: Speaker | None, toks: list, prepared: str,
     if reading.category in ("civilian", "killed", "injured", "missing") and sp is not None \
             and reading.kind != "toll":
         state = speaks_for_state(sp.name.split())
-        abroad = {DEMONYMS[m.group(1)] for m in _ABROAD.finditer(prepared)
-                  if m.group(1) in DEMONYMS}
+        abroad = {m.group(1) for m in _ABROAD.finditer(prepared)
+                  if DEMONYMS.get(m.group(1)) == m.group(1)}
         if state and abroad - {state}:
             return None  # a state counting deaths in another country
         return state
@@ -432,6 +454,14 @@ def _dates_for(article: _Article, sent: Sentence, reading: Reading, dates: list[
             start = article.lede_date
         return as_of, (start if start and start <= as_of else None)
     since = re.search(r"\bsince\b", lower)
+    if since and re.search(r"\bsince (?:the )?[\w\- ]{0,40}\b(?:war|conflict|invasion|fighting|"
+                           r"offensive|hostilities)\b", lower):
+        return as_of, None  # since the war began: a cumulative toll
+    later = [f for f in dates if since and not f.reporting and f.start >= since.start()
+             and f.precision in ("day", "month", "year")]
+    if later:
+        start = later[0].first  # since a date: counted from that day
+        return as_of, (start if start <= as_of else None)
     if cumulative:
         start = None
         if since:
@@ -531,6 +561,7 @@ def _canonical_sources(items: list, names: list[str], roles: dict[str, str]) -> 
         bare = re.sub(r"^(?:the|a|an)\s+", "", name, flags=re.IGNORECASE)
         if target is None and bare and bare == bare.lower() and bare.split()[-1] in roles:
             target = roles[bare.split()[-1]]
+            target = full.get(_name_key(target) or "", target)
         if target is None and re.fullmatch(r"[A-Z][\w'\-]+", name):
             target = next((v for k, v in full.items() if k.split()[-1] == _fold(name)), None)
         if target:
@@ -540,9 +571,41 @@ def _canonical_sources(items: list, names: list[str], roles: dict[str, str]) -> 
                 it.name = target
 
 
+def _overlap(a: str, b: str) -> bool:
+    """One name contains the other as whole words ("health officials", "Palestinian health
+    officials")."""
+    wa, wb = re.findall(r"\w+", _fold(a)), re.findall(r"\w+", _fold(b))
+    if not wa or not wb:
+        return False
+    short, long_ = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    n = len(short)
+    return any(long_[i:i + n] == short for i in range(len(long_) - n + 1))
+
+
 def _dedupe(candidates: list[_Candidate]) -> list[_Candidate]:
     """One figure per source and thing counted: a number repeated in headline, lede and body
-    is one figure. The same figure from two names keeps the one the text attributes."""
+    is one figure (a headline's number that the body gives again is dropped, whatever its
+    qualifier); two spellings of one source keep the fuller; the same figure from a named
+    source and from a fall-back (the last speaker, the outlet) keeps the named one."""
+    body_counts = {(c.category, c.reading.mention.count) for c in candidates if not c.headline}
+    candidates = [c for c in candidates if not (
+        c.headline and (c.category, c.reading.mention.count) in body_counts)]
+    merged: list[_Candidate] = []
+    for c in candidates:
+        m = c.reading.mention
+        what = (c.category, m.count, m.count_high, m.qualifier, _fold(c.reading.unit),
+                c.reading.group)
+        twin = next((o for o in merged if (
+            o.category, o.reading.mention.count, o.reading.mention.count_high,
+            o.reading.mention.qualifier, _fold(o.reading.unit), o.reading.group) == what
+            and o.named and c.named and _overlap(o.source, c.source)), None)
+        if twin is None:
+            merged.append(c)
+            continue
+        if len(c.source) > len(twin.source):
+            twin.source = c.source
+        twin.side = twin.side or c.side
+    candidates = merged
     kept: list[_Candidate] = []
     seen: dict[tuple, _Candidate] = {}
     for c in candidates:

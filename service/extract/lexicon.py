@@ -9,10 +9,11 @@ from __future__ import annotations
 #: Verbs and adjectives after which a count is of dead people ("were killed", "died", "dead").
 KILLED_AFTER = frozenset({
     "killed", "dead", "died", "die", "dies", "slain", "murdered", "executed", "perished",
-    "massacred", "fatalities", "deaths", "lifeless",
+    "massacred", "fatalities", "deaths", "lifeless", "buried",
 })
 #: Words after which a count is of injured people.
-INJURED_AFTER = frozenset({"injured", "wounded", "hurt", "maimed", "injuries"})
+INJURED_AFTER = frozenset({"injured", "wounded", "hurt", "maimed", "injuries",
+                           "hospitalised", "hospitalized"})
 MISSING_AFTER = frozenset({"missing", "unaccounted"})
 #: Verbs before a count ("killed 20 militants", "killing nine", "wounding some 2,800").
 KILLED_BEFORE = frozenset({
@@ -136,6 +137,7 @@ CUMULATIVE = (
     "since the start of the conflict", "since the beginning of the war", "in total",
     "since the war started", "since the fighting began", "since the invasion",
     "overall toll", "total toll", "cumulative", "to date", "since the beginning of the conflict",
+    "since the outbreak", "since the start of", "since the beginning of",
 )
 
 #: Reporting verbs: the speaker is their subject ("X said", "X told Reuters").
@@ -149,7 +151,7 @@ REPORTING_VERBS = frozenset({
     "disagreed",
     "cut", "lowered", "revised", "according", "citing", "explained", "stressed",
     "warned", "indicated", "suggests", "suggested", "found", "finds", "shows", "showed",
-    "show",
+    "show", "verified", "verifies",
 })
 #: Words that deny or reject a claim (a dispute, API.md §4).
 DENIAL_WORDS = frozenset({

@@ -323,6 +323,9 @@ def _post_predicate(toks: list[Token], start: int, head: str | None) -> str | No
             return "missing"
         if w in lx.DAMAGE_VERBS:
             return "damage"
+        if w == "treated" and j + 2 < n and toks[j + 1].lower == "for" and toks[j + 2].lower in (
+                "wounds", "injuries", "burns"):
+            return "injured"
         if head in ("bodies", "body") and w in ("found", "recovered", "retrieved",
                                                 "discovered", "exhumed"):
             return "killed"
@@ -481,6 +484,11 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
         if parent is not None:
             return Reading(m, earlier[parent].category, group=group, np_words=words,
                            kind="part", parent=parent)
+    if kind in ("civilian", "military") and np_end + 1 < n and toks[np_end].lower == "and":
+        other, _ = _noun_phrase(toks, np_end + 1)
+        other_kind = noun_kind(other) if other else None
+        if other_kind and other_kind != kind and other_kind != "damage":
+            kind = "people"  # "10,000 civilians and soldiers": a toll the text does not split
     predicate = _pre_predicate(toks, m.start, earlier)
     if predicate is None:
         predicate = _post_predicate(toks, np_end, head)
@@ -503,10 +511,18 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
 
 
 # ------------------------------------------------------------------ speakers
+def _possessive_mark(toks: list[Token], i: int) -> bool:
+    """The apostrophe of a plural possessive ("doctors' group"), not a quotation mark."""
+    return (toks[i].text in ("'", "’") and i > 0 and toks[i].start == toks[i - 1].end
+            and toks[i - 1].lower.endswith("s") and i + 1 < len(toks)
+            and toks[i + 1].start > toks[i].end and toks[i + 1].text[:1].isalpha())
+
+
 def _segments(toks: list[Token], end: int) -> list[tuple[int, int]]:
     """Comma-, colon- and bracket-delimited stretches of tokens[0:end], nearest first."""
     cuts = [-1] + [i for i in range(end) if toks[i].text in (",", ";", ":", "(", ")", "-",
-                                                             '"', "'", "[", "]")] + [end]
+                                                             '"', "'", "[", "]")
+                   and not _possessive_mark(toks, i)] + [end]
     segs = [(a + 1, b) for a, b in zip(cuts, cuts[1:], strict=False)]
     return list(reversed(segs))
 
@@ -554,6 +570,13 @@ def _subject_before(toks: list[Token], verb: int, depth: int = 0) -> tuple[int, 
             nxt = segs[idx + 1] if idx + 1 < len(segs) else None
             if nxt and _is_proper(toks, *_strip(toks, *nxt)):
                 continue
+        relative = next((k for k in range(a + 1, b) if toks[k].lower in ("who", "which",
+                                                                         "whose")), None)
+        if relative is not None:
+            b = relative  # "A resident who asked not to be named told AFP" -> "A resident"
+            a, b = _strip(toks, a, b)
+            if a >= b:
+                continue
         if b - a > 12 or any(t.lower in _NOT_IN_NAME for t in toks[a:b]) or \
                 toks[b - 1].lower in ("the", "a", "an", "of", "to", "and"):
             return None
@@ -578,6 +601,7 @@ def _is_verb(toks: list[Token], j: int) -> bool:
 
 
 _SOURCE_NOUNS = frozenset({"report", "statement", "figures", "data", "count", "tally",
+                           "tallies", "counts", "reports", "statements",
                            "statistics", "account", "estimate", "estimates", "records",
                            "numbers", "toll", "update", "findings"})
 
@@ -590,6 +614,8 @@ def clean_name(name: str) -> str:
         words = words[:-1]
     if len(words) < len(name.split()) and words[-1].endswith(("'s", "’s")):
         words[-1] = words[-1][:-2]
+    if len(words) == 1 and words[0] in DEMONYMS:
+        return DEMONYMS[words[0]]  # "Israeli tallies" -> Israel
     return " ".join(words)
 
 
@@ -640,6 +666,8 @@ def speakers(prepared: str, toks: list[Token]) -> list[Speaker]:
             continue
         if not _is_verb(toks, j):
             continue  # a noun ("the report", "the monitor's report"), not a verb
+        if j > 0 and toks[j - 1].lower in ("was", "were", "been", "being", "is", "are", "be"):
+            continue  # passive: "six soldiers were reported missing"
         span = _subject_before(toks, j)
         if span is None:
             # inverted: "..., said Nyiringabo."
