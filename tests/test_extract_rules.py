@@ -220,6 +220,12 @@ def test_a_toll_of_civilians_and_soldiers_together_is_killed():
     assert (fig["category"], fig["period_start"]) == ("killed", "2015-01-01")
 
 
+def test_among_the_dead_is_a_group_figure():
+    found = figures("The ministry said 40 people were killed. Eleven children were among "
+                    "the dead, it said.")
+    assert [(f["count"], f.get("group")) for f in found] == [(40, None), (11, "children")]
+
+
 def test_treated_for_wounds_and_buried_bodies():
     found = figures("Doctors said 70 people were being treated for wounds. "
                     "Villagers said 18 people had been buried.")
@@ -241,6 +247,15 @@ def test_a_claim_denied_by_someone():
                   "x-2023", DAY)
     assert out["disputes"][0]["source"] == "the army"
     assert out["figures"][out["disputes"][0]["figure_index"]]["unit"] == "tanks"
+
+
+def test_denying_that_the_toll_is_so_high_disputes_the_toll():
+    out = extract("The death toll from the strike rose to 53, a rebel spokesman said. "
+                  "Rescuers recovered 12 bodies overnight. "
+                  "A junta spokesman denied that the death toll was as high as reported.",
+                  "x-2023", DAY)
+    assert [(out["figures"][d["figure_index"]]["count"], d["source"])
+            for d in out["disputes"]] == [(53, "junta spokesman")]
 
 
 def test_denying_an_attack_is_not_a_dispute_of_a_figure():

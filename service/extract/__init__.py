@@ -292,6 +292,16 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
     sentence_text = {s.index: s.text for s in sentences(text)}
     for s_index, denier, same_sentence, here, previous in denials:
         targets = here if same_sentence else previous
+        mentions_toll = re.search(r"\btolls?\b", sentence_text[s_index], re.IGNORECASE)
+        if mentions_toll and not same_sentence and not any(
+                c.reading.kind == "toll" for c in targets):
+            targets = []
+        if not targets and not same_sentence:
+            recent = [c for c in candidates if s_index - 4 <= c.sentence < s_index
+                      and c.category in ("killed", "civilian", "military")
+                      and c.reading.kind != "part"]
+            tolls = [c for c in recent if c.reading.kind == "toll"]
+            targets = (tolls or recent)[-1:]
         own = [c for c in here if _fold(c.source) == _fold(denier.name)]
         if own and not same_sentence:
             categories = {c.category for c in own}
@@ -310,6 +320,10 @@ _ROLE_APPOSITION = re.compile(
     r"\b(?:[Tt]he|[Hh]is|[Hh]er|[Ii]ts|[Tt]heir) (?:[a-z\-]+ ){0,3}(?P<role>spokesman|spokeswoman|"
     r"spokesperson|minister|official|officer|director|chief|commander|adviser|governor|mayor|"
     r"head|envoy|aide), (?P<name>[A-Z][\w\-]+(?: [A-Z][\w\-]+)+),")
+_NAME_ROLE = re.compile(
+    r"(?P<name>[A-Z][\w\-]+(?: [A-Z][\w\-]+)+), (?:the|a|an) (?:[a-z\-]+ ){0,3}"
+    r"(?P<role>spokesman|spokeswoman|spokesperson|minister|official|officer|director|chief|"
+    r"commander|adviser|governor|mayor|head|envoy|aide),")
 _ROLE_TITLE = re.compile(
     r"\b(?P<role>[Ss]pokesman|[Ss]pokeswoman|[Ss]pokesperson|[Mm]inister|[Gg]overnor|[Mm]ayor|"
     r"[Cc]ommander|[Dd]irector|[Cc]hief) (?P<name>[A-Z][\w\-]+(?: [A-Z][\w\-]+)+)\b")
@@ -324,6 +338,8 @@ def _scan_article(article: _Article, text: str) -> None:
     one national army it names ("Ethiopian army") and the one armed group ("Fano fighters")."""
     flat = " ".join(text.split())
     for m in _ROLE_APPOSITION.finditer(flat):
+        article.roles.setdefault(m.group("role"), m.group("name"))
+    for m in _NAME_ROLE.finditer(flat):
         article.roles.setdefault(m.group("role"), m.group("name"))
     for m in _ROLE_TITLE.finditer(flat):
         article.roles.setdefault(m.group("role").lower(), m.group("name"))
@@ -513,7 +529,8 @@ def _denial(prepared: str, toks: list, found: list[Speaker],
         if not set(window) & lx.DENIAL_OBJECTS:
             return None
         after = lower[i + 1:]
-        if "that" in after[:6] and not any(t.value is not None for t in toks[i + 1:]):
+        if "that" in after[:6] and not any(t.value is not None for t in toks[i + 1:]) and \
+                not set(after[:8]) & {"toll", "tolls", "figures", "figure", "numbers"}:
             return None  # denies what a clause says ("the account that ... was destroyed")
         from .reading import _subject_before, _text  # the same subject rules as speakers
         span = _subject_before(toks, i)

@@ -239,7 +239,12 @@ def _noun_phrase(toks: list[Token], start: int) -> tuple[list[str], int]:
     n = len(toks)
     while j < n and len(words) < 6:
         t = toks[j]
-        if t.value is not None or not (t.text[0].isalpha()) or t.lower in _NP_STOP:
+        adjective = (t.lower in ("wounded", "injured", "dead") and not words and j + 1 < n
+                     and (toks[j + 1].lower in lx.PEOPLE_NOUNS | lx.CIVILIAN_NOUNS
+                          | lx.MILITARY_NOUNS or toks[j + 1].lower in lx.GROUP_NOUNS)
+                     and toks[j + 1].lower not in ("dead", "more", "others"))
+        if not adjective and (t.value is not None or not (t.text[0].isalpha())
+                              or t.lower in _NP_STOP):
             break
         words.append(t.text)
         j += 1
@@ -323,6 +328,13 @@ def _post_predicate(toks: list[Token], start: int, head: str | None) -> str | No
             return "missing"
         if w in lx.DAMAGE_VERBS:
             return "damage"
+        if w == "among" and j + 2 < n and toks[j + 1].lower == "the":
+            after = toks[j + 2].lower
+            if after in ("dead", "killed", "victims", "fatalities", "deceased"):
+                return "among-killed"
+            if after in ("wounded", "injured"):
+                return "among-injured"
+            return None
         if w == "treated" and j + 2 < n and toks[j + 1].lower == "for" and toks[j + 2].lower in (
                 "wounds", "injuries", "burns"):
             return "injured"
@@ -490,8 +502,18 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
         if other_kind and other_kind != kind and other_kind != "damage":
             kind = "people"  # "10,000 civilians and soldiers": a toll the text does not split
     predicate = _pre_predicate(toks, m.start, earlier)
+    if predicate is None and head in ("bodies", "body") and m.start > 0 and toks[
+            m.start - 1].lower in ("recovered", "found", "retrieved", "exhumed", "received",
+                                   "counted", "collected", "identified"):
+        predicate = "killed"
     if predicate is None:
         predicate = _post_predicate(toks, np_end, head)
+    if predicate in ("among-killed", "among-injured"):
+        # "19 children were among the dead": a part of a toll, kept only as a group figure
+        if not group:
+            return None
+        return Reading(m, "killed" if predicate == "among-killed" else "injured", group=group,
+                       np_words=words, kind="part")
     if predicate is None:
         predicate = _connector_predicate(toks, m.start)
     if predicate is None:
@@ -610,7 +632,9 @@ def clean_name(name: str) -> str:
     """A source's name as a recorder types it: "Health ministry figures" -> "Health
     ministry", "the monitor's report" -> "monitor"; titles ("Kishishe Report") stay."""
     words = name.split()
-    while len(words) > 1 and words[-1] in _SOURCE_NOUNS:
+    while len(words) > 1 and words[-1] in _SOURCE_NOUNS and words[-2].lower() not in (
+            "official", "latest", "new", "preliminary", "initial", "final", "provisional",
+            "updated", "earlier", "the", "a", "its", "their"):
         words = words[:-1]
     if len(words) < len(name.split()) and words[-1].endswith(("'s", "’s")):
         words[-1] = words[-1][:-2]
