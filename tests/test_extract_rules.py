@@ -176,6 +176,14 @@ def test_two_speakers_in_one_sentence():
                                                           ("Ruritanian officials", 200)]
 
 
+def test_via_names_who_carried_the_words():
+    fig = only("Zafar Ali, a police officer, told Reuters that 12 civilians were killed.")
+    assert (fig["source"], fig["via"]) == ("Zafar Ali", "Reuters")
+    fig = only("The village head told the AFP news agency that 7 people were wounded.")
+    assert (fig["source"], fig["via"]) == ("village head", "AFP")
+    assert "via" not in only("The army said 7 soldiers were wounded.")
+
+
 def test_unattributed_figure_falls_back_to_the_outlet():
     fig = only("More than 300 people were killed.", url="https://www.example-news.org/a/1")
     assert fig["source"] == "example-news.org"

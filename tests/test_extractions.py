@@ -17,7 +17,6 @@ import pytest
 
 from service.cli import main
 from service.extract import extract
-from service.schemas import FigureIn
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "extraction"
@@ -39,9 +38,6 @@ def dev_set() -> dict:
 def dev_items() -> list[dict]:
     path = SHARED / "dev_set.json"
     return json.loads(path.read_text(encoding="utf-8"))["items"] if path.exists() else []
-
-
-GROUP_SUPPORTED = "group" in FigureIn().fields
 
 
 def post(client, headers, body: Any, **kw):
@@ -217,8 +213,6 @@ def test_dev_extractions_post_through_the_batch_as_they_are(client, editor, item
     assert r.status_code == 200
     data = r.get_json()
     assert data["figures"], "every dev passage has figures"
-    if not GROUP_SUPPORTED and any("group" in f for f in data["figures"]):
-        pytest.xfail("group figures need POST /figures to take `group` (issue 9)")
     stored = client.post("/api/v1/figures/batch", json={"figures": data["figures"]},
                          headers=editor)
     assert stored.status_code == 201, stored.get_json()

@@ -13,13 +13,13 @@ word governs it and its counted noun is known.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
+from ..names import fold
 from . import lexicon as lx
 from .dates import Found, find_dates
 from .reading import Reading, Speaker, read_tolls, speakers
@@ -68,12 +68,14 @@ class _Candidate:
     quote: str
     notes: str | None = None
     headline: bool = False
+    via: str | None = None
     parent: _Candidate | None = None
     extra: dict = field(default_factory=dict)
 
 
 def _fold(text: str | None) -> str:
-    return " ".join(unicodedata.normalize("NFC", text or "").casefold().split())
+    """Names compared as API.md §4 "Names" says (service/names.py)."""
+    return fold(text or "")
 
 
 def _outlet(url: str | None) -> str:
@@ -395,9 +397,10 @@ def _candidate(article: _Article, sent: Sentence, prepared: str, toks: list, rea
         as_of, period_start = parent.as_of, parent.period_start
     if reading.mention.vague:
         notes = "A vague quantity, proposed as at least its smallest reading."
+    via = parent.via if parent else (_via(prepared) if by_name else None)
     return _Candidate(reading, sent.index, source[:MAX_NAME], named, side,
                       parent.location if parent else _place(prepared), as_of, period_start,
-                      category, _quote(sent.text), notes=notes, parent=parent)
+                      category, _quote(sent.text), notes=notes, parent=parent, via=via)
 
 
 _ABROAD = re.compile(r"\b(?:in|across|inside) (?:the )?(?:(?:northern|southern|eastern|western|"
@@ -670,4 +673,24 @@ def _body(c: _Candidate, conflict: str, reported_on: date, url: str | None) -> d
     }
     if c.reading.group and c.category != "damage":
         body["group"] = c.reading.group
+    if c.via and _fold(c.via) != _fold(c.source):
+        body["via"] = c.via
     return body
+
+
+_AGENCY = re.compile(
+    r"\b(?:told|telling|said to|speaking to|in an interview with)\s+(?:the\s+)?"
+    r"(?P<a>Reuters|AFP|Agence France-Presse|AP|Associated Press|BBC|CNN|Al Jazeera|"
+    r"Xinhua|Anadolu(?: Agency)?|DPA|EFE|Interfax|TASS|RIA Novosti|Ukrinform|"
+    r"[A-Z][\w\-]*(?: [A-Z][\w\-]*)? news agency)\b")
+_CITING = re.compile(r"^(?:Source:\s*)?(?P<via>[A-Z][^,;:]{1,80}), citing\b")
+
+
+def _via(prepared: str) -> str | None:
+    """Who carried the words (API.md §4 `via`): "X told Reuters", "the council, citing Y"."""
+    m = _AGENCY.search(prepared)
+    if m:
+        agency = m.group("a")
+        return re.sub(r" news agency$", "", agency) if agency.endswith("news agency") else agency
+    m = _CITING.search(prepared)
+    return m.group("via").strip()[:MAX_NAME] if m else None
