@@ -388,7 +388,7 @@ def test_every_route_is_under_the_prefix_and_documented(settings: Settings) -> N
     documented = {(path, method) for path, operations in spec["paths"].items()
                   for method in operations if method != "parameters"}
     assert served == documented
-    assert len(served) == 24
+    assert len(served) == 25  # §9 adds POST /extractions
 
 
 # --- API7: the service makes no outbound request ------------------------------------------

@@ -663,19 +663,17 @@ def _valid(c: _Candidate) -> bool:
 
 def _body(c: _Candidate, conflict: str, reported_on: date, url: str | None) -> dict[str, Any]:
     m = c.reading.mention
-    body: dict[str, Any] = {
+    group = c.reading.group if c.category != "damage" else None
+    via = c.via if c.via and _fold(c.via) != _fold(c.source) else None
+    return {
         "conflict": conflict, "source": c.source, "category": c.category, "side": c.side,
-        "location": c.location, "count": m.count, "count_high": m.count_high,
-        "qualifier": m.qualifier, "unit": c.reading.unit if c.category == "damage" else "people",
+        "location": c.location, "location_code": None, "group": group, "incident": None,
+        "count": m.count, "count_high": m.count_high, "qualifier": m.qualifier,
+        "unit": c.reading.unit if c.category == "damage" else "people",
         "reported_on": reported_on.isoformat(), "as_of": c.as_of.isoformat(),
         "period_start": c.period_start.isoformat() if c.period_start else None,
-        "quote": c.quote, "url": url, "notes": c.notes,
+        "via": via, "quote": c.quote, "url": url, "notes": c.notes,
     }
-    if c.reading.group and c.category != "damage":
-        body["group"] = c.reading.group
-    if c.via and _fold(c.via) != _fold(c.source):
-        body["via"] = c.via
-    return body
 
 
 _AGENCY = re.compile(
