@@ -234,6 +234,31 @@ def test_among_the_dead_is_a_group_figure():
     assert [(f["count"], f.get("group")) for f in found] == [(40, None), (11, "children")]
 
 
+def test_more_ways_news_gives_deaths():
+    found = figures("The floods of violence claimed over 190 lives, the mayor said. "
+                    "The bodies of 11 people were recovered from a house, rescuers said. "
+                    "The army said the number of soldiers killed in the offensive rose to 312.")
+    assert [(f["category"], f["count"], f["qualifier"], f["source"]) for f in found] == [
+        ("killed", 190, "more_than", "mayor"), ("killed", 11, "exact", "rescuers"),
+        ("military", 312, "exact", "army")]
+
+
+def test_of_the_dead_refers_back_to_a_toll():
+    found = figures("Gunmen killed 38 people, an official said. Of the 38 dead, 20 were "
+                    "women and children, the official said.")
+    assert [(f["category"], f["count"]) for f in found] == [("killed", 38)]
+
+
+def test_in_the_past_24_hours():
+    fig = only("The health ministry said 40 people had been killed in the past 24 hours.")
+    assert (fig["period_start"], fig["as_of"]) == ("2024-03-12", "2024-03-13")
+
+
+def test_a_weekday_that_is_a_name_is_not_a_date():
+    fig = only("Six people were killed, said Monday Okoro, a local chief.")
+    assert fig["period_start"] is None
+
+
 def test_treated_for_wounds_and_buried_bodies():
     found = figures("Doctors said 70 people were being treated for wounds. "
                     "Villagers said 18 people had been buried.")

@@ -29,7 +29,8 @@ _DECADE = re.compile(r"\b(?:the )?((?:18|19|20)\d0)s\b")
 _RELATIVE = re.compile(
     r"\b(?P<n>a|one|two|three|\d+) days? (?P<dir>earlier|before|later|after)\b"
     r"|\bthe (?P<dir2>previous|following|next) day\b|\bthe day (?P<dir3>before|after)\b"
-    r"|\b(?P<yest>yesterday)\b|\b(?P<today>today|this morning|tonight)\b", re.IGNORECASE)
+    r"|\b(?P<yest>yesterday|last night)\b|\b(?P<today>today|this morning|tonight)\b"
+    r"|\b(?:in|over|during) the (?:past|last) (?P<day>24 hours|day)\b", re.IGNORECASE)
 _REPORTING = re.compile(
     r"\b(said|says|saying|told|tells|telling|statement|report|reported|published|dated|update|updated|"
     r"briefing|briefs|tweeted|announced|speaking|interview|posted|issued|released|press)\b",
@@ -103,7 +104,9 @@ def _month_number(name: str) -> int:
 
 
 def _is_reporting(sentence: str, start: int, end: int) -> bool:
-    before = sentence[max(0, start - 45):start]
+    """A date that dates a statement ("said on Monday", "a report dated March 1"), not the
+    events counted."""
+    before = sentence[max(0, start - 30):start]
     after = sentence[end:end + 12]
     return bool(_REPORTING.search(before.split(",")[-1]) or
                 re.match(r"\s*(?:statement|report|briefing|update)\b", after, re.IGNORECASE))
@@ -153,14 +156,15 @@ def find_dates(sentence: str, reported_on: date, reference: date | None = None) 
         add(m.start(), m.end(), date(year, month, 1), date(year, month, last_day), "month")
     for m in _WEEKDAY.finditer(sentence):
         if free(m.start(), m.end()) and not re.match(rf",? (?:\d|(?:{_MONTHS})\b)",
-                                                      sentence[m.end():]):
+                                                      sentence[m.end():]) \
+                and not re.match(r" [A-Z][a-z]", sentence[m.end():]):  # "Monday Kassah"
             day = weekday_on_or_before(m.group(1), reported_on)
             add(m.start(), m.end(), day, day, "day")
     ref = reference or reported_on
     for m in _RELATIVE.finditer(sentence):
         if not free(m.start(), m.end()):
             continue
-        if m.group("yest"):
+        if m.group("yest") or m.group("day"):
             day = reported_on - timedelta(days=1)
         elif m.group("today"):
             day = reported_on
@@ -171,6 +175,8 @@ def find_dates(sentence: str, reported_on: date, reference: date | None = None) 
                           or m.group("dir2") == "previous" or m.group("dir3") == "before") else 1
             day = ref + timedelta(days=sign * count)
         add(m.start(), m.end(), day, day, "day", relative=True)
+        if m.group("day"):
+            found[-1].reporting = False  # "in the past 24 hours" is a period, never a statement
     for m in _DECADE.finditer(sentence):
         if free(m.start(), m.end()):
             start = int(m.group(1))

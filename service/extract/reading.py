@@ -386,7 +386,7 @@ def _pre_predicate(toks: list[Token], start: int, earlier: list[Reading]) -> str
         return "injured"
     if w in lx.DAMAGE_VERBS:
         return "damage"
-    if w == "of" and j > 0 and toks[j - 1].lower == "lives":
+    if w == "of" and j > 0 and toks[j - 1].lower in ("lives", "bodies", "remains"):
         return "killed"
     if w == "of" and j > 0 and toks[j - 1].lower in ("fate", "whereabouts"):
         return "missing"
@@ -400,11 +400,28 @@ def _pre_predicate(toks: list[Token], start: int, earlier: list[Reading]) -> str
                 if k > 0 and toks[k - 1].lower in ("injury", "injuries", "casualty"):
                     return None
                 return "toll"
-            if toks[k].lower == "number" and k + 2 < len(toks) and toks[k + 1].lower == "of" \
-                    and toks[k + 2].lower in lx.KILLED_AFTER | {"people", "those"}:
-                return "toll" if toks[k + 2].lower != "people" or (
-                    k + 3 < len(toks) and toks[k + 3].lower in lx.KILLED_AFTER) else None
+            if toks[k].lower == "number" and k + 2 < len(toks) and toks[k + 1].lower == "of":
+                ahead = [t.lower for t in toks[k + 2:min(len(toks), k + 7)]]
+                if set(ahead) & lx.KILLED_AFTER:
+                    return "toll"  # "the number of soldiers killed ... rose to 312"
+                return None
             k -= 1
+    return None
+
+
+def _toll_noun(toks: list[Token], start: int) -> str | None:
+    """What a toll counts when its noun stands before the number: "the number of soldiers
+    killed ... to 312" (military), "the civilian death toll rose to 40" (civilian)."""
+    k = start - 1
+    while k >= 0 and start - k <= 14 and toks[k].text not in _PUNCT_STOP:
+        if toks[k].lower == "number" and k + 2 < start and toks[k + 1].lower == "of":
+            words, _ = _noun_phrase(toks, k + 2)
+            return noun_kind(words) if words else None
+        if toks[k].lower == "toll" and k >= 2 and toks[k - 1].lower == "death":
+            kind = noun_kind([toks[k - 2].text + ("s" if not toks[k - 2].lower.endswith("s")
+                                                  else "")])
+            return kind if kind in ("civilian", "military") else None
+        k -= 1
     return None
 
 
@@ -501,7 +518,16 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
         other_kind = noun_kind(other) if other else None
         if other_kind and other_kind != kind and other_kind != "damage":
             kind = "people"  # "10,000 civilians and soldiers": a toll the text does not split
+    if m.start > 0 and toks[m.start - 1].lower == "the" and m.start > 1 and \
+            toks[m.start - 2].lower == "of" and k < n and toks[k].lower in ("dead", "killed",
+                                                                             "victims"):
+        return None  # "Of the 38 dead, 20 were...": a toll already given, named again
     predicate = _pre_predicate(toks, m.start, earlier)
+    if predicate is None and head == "lives" and m.start > 0 and toks[m.start - 1].lower in (
+            "claimed", "claiming", "cost", "costing", "took", "taking"):
+        predicate = "killed"  # "claimed over 190 lives"
+    if predicate == "toll" and kind == "people" and not words:
+        kind = _toll_noun(toks, m.start) or kind
     if predicate is None and head in ("bodies", "body") and m.start > 0 and toks[
             m.start - 1].lower in ("recovered", "found", "retrieved", "exhumed", "received",
                                    "counted", "collected", "identified"):
@@ -690,6 +716,10 @@ def speakers(prepared: str, toks: list[Token]) -> list[Speaker]:
             continue
         if not _is_verb(toks, j):
             continue  # a noun ("the report", "the monitor's report"), not a verb
+        if w in ("claimed", "claims", "claim", "claiming") and {"lives", "responsibility",
+                                                               "life"} & {
+                t.lower for t in toks[j + 1:j + 5]}:
+            continue  # "claimed 190 lives", "claimed responsibility"
         if j > 0 and toks[j - 1].lower in ("was", "were", "been", "being", "is", "are", "be"):
             continue  # passive: "six soldiers were reported missing"
         span = _subject_before(toks, j)
