@@ -163,6 +163,20 @@ def test_told_with_an_apposition():
     assert fig["source"] == "Amira Haddad"
 
 
+@pytest.mark.parametrize("sentence, source", [
+    ('"We have recorded 15 deaths," said the hospital director, Dr. Amal Nasser.',
+     "hospital director"),
+    ('"We have recorded 15 deaths," the hospital director said.', "hospital director"),
+    ("So far 15 people have died, said Nadia Karimi.", "Nadia Karimi"),
+])
+def test_speaker_after_a_quotation(sentence, source):
+    assert only(sentence)["source"] == source
+
+
+def test_killed_or_wounded_together_is_no_category():
+    assert figures("More than 200 soldiers were killed or wounded, the ministry said.") == []
+
+
 def test_a_pronoun_points_back_to_the_last_named_speaker():
     found = figures("Colonel Pieter Maas said the convoy was hit twice. "
                     "He said 6 soldiers were wounded.")

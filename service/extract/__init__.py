@@ -191,9 +191,13 @@ class _Article:
 
 
 def _source_for(reading: Reading, found: list[Speaker], toks: list) -> Speaker | None:
-    """The attribution nearest the number; one across a ';' counts only if none is nearer."""
+    """The attribution nearest the number; one across a ';' counts only if none is nearer.
+    "We"/"I" inside a quotation are its speaker, named elsewhere in the sentence."""
     m = reading.mention
     best, best_d = None, None
+    named = [sp for sp in found if not sp.pronoun]
+    if named:
+        found = [sp for sp in found if not (sp.pronoun and sp.name.lower() in ("we", "i"))]
     for sp in found:
         d = (m.start - sp.end) if sp.end <= m.start else (sp.start - m.end if sp.start >= m.end
                                                             else 0)

@@ -64,8 +64,8 @@ PEOPLE_NOUNS = frozenset({
     "people", "persons", "person", "individuals", "individual", "bodies", "body", "lives",
     "victims", "victim", "others", "more", "dead", "casualties", "workers", "migrants",
     "members", "officers", "policemen", "police", "policeman", "guards", "men", "prisoners",
-    "detainees", "inmates", "staff", "employees", "volunteers", "relatives", "family",
-    "families", "crew", "patients", "officials", "protesters", "demonstrators",
+    "detainees", "inmates", "staff", "employees", "volunteers", "patients", "officials",
+    "protesters", "demonstrators",
 })
 #: Sub-populations (API.md §4 `group`) by the word that names them.
 GROUP_NOUNS = {

@@ -320,6 +320,10 @@ def _post_predicate(toks: list[Token], start: int, head: str | None) -> str | No
     while j < n and steps < 12:
         steps += 1
         w = toks[j].lower
+        if (w in lx.KILLED_AFTER or w in lx.INJURED_AFTER) and j + 2 < n and toks[
+                j + 1].lower in ("or", "and") and (toks[j + 2].lower in lx.INJURED_AFTER
+                                                  or toks[j + 2].lower in lx.KILLED_AFTER):
+            return None  # "killed or wounded": casualties that no one category counts
         if w in lx.KILLED_AFTER:
             return "killed"
         if w in lx.INJURED_AFTER:
@@ -722,19 +726,38 @@ def speakers(prepared: str, toks: list[Token]) -> list[Speaker]:
             continue  # "claimed 190 lives", "claimed responsibility"
         if j > 0 and toks[j - 1].lower in ("was", "were", "been", "being", "is", "are", "be"):
             continue  # passive: "six soldiers were reported missing"
+        inverted = _inverted(prepared, toks, j)
+        if inverted is not None:
+            out.append(inverted)
+            continue
         span = _subject_before(toks, j)
         if span is None:
-            # inverted: "..., said Nyiringabo."
-            if j > 0 and toks[j - 1].text == "," and j + 1 < n:
-                b = j + 1
-                while b < n and toks[b].text[0].isalpha() and b - j < 8:
-                    b += 1
-                if b < n and toks[b].text in (".", ",", ";") and _is_proper(toks, j + 1, b):
-                    out.append(_speaker(prepared, toks, j + 1, b, j, b))
             continue
         a, b = span
         out.append(_speaker(prepared, toks, a, b, a, j + 1))
     return out
+
+
+_INVERTING = frozenset({"said", "says", "added", "adds", "wrote", "explained", "noted",
+                        "stressed", "insisted", "claimed", "warned", "reported", "announced",
+                        "confirmed", "tweeted", "posted"})
+
+
+def _inverted(prepared: str, toks: list[Token], j: int) -> Speaker | None:
+    """The speaker after the verb: '..., said Nyiringabo.', '"...," said the director.'"""
+    n = len(toks)
+    if toks[j].lower not in _INVERTING or not (
+            j > 0 and toks[j - 1].text in (",", '"', "'") and j + 1 < n):
+        return None
+    b = j + 1
+    while b < n and (toks[b].text[0].isalpha() or toks[b].text == ".") and b - j < 9 and not (
+            toks[b].text == "." and (b + 1 >= n or not toks[b + 1].text[0].isalpha())):
+        b += 1
+    a2, b2 = _strip(toks, j + 1, b)
+    if (b >= n or toks[b].text in (".", ",", ";")) and a2 < b2 and (
+            _is_proper(toks, j + 1, b) or toks[j + 1].lower in ("the", "a", "an")):
+        return _speaker(prepared, toks, a2, b2, j, b)
+    return None
 
 
 _COUNTRY_VOICE = re.compile(

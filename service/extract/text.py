@@ -181,8 +181,8 @@ def tokens(sentence: str) -> tuple[str, list[Token]]:
             tok.text, tok.lower = "(vague)", "(vague)"
         elif tok.lower in _SMALL:
             tok.value = _SMALL[tok.lower]
-        elif tok.lower == "one" and not (i > 0 and raw[i - 1].lower() in ("no", "any", "every",
-                                                                           "someone")):
+        elif tok.lower == "one" and not (i > 0 and raw[i - 1].lower() in (
+                "no", "any", "every", "someone", "of", "the", "each")):
             tok.value = 1
         out.append(tok)
     return prepared, out
