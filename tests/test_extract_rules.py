@@ -183,6 +183,12 @@ def test_a_pronoun_points_back_to_the_last_named_speaker():
     assert [(f["source"], f["count"]) for f in found] == [("Colonel Pieter Maas", 6)]
 
 
+def test_they_points_back_to_the_group_that_acted():
+    text = ("An aid worker said the road was closed. After the shelling stopped, the Red "
+            "Crescent reached the village. They counted 16 bodies.")
+    assert only(text)["source"] == "Red Crescent"
+
+
 def test_two_speakers_in_one_sentence():
     found = figures("So far 120 people have been killed, according to the UN, while "
                     "Ruritanian officials say 200 have died.")

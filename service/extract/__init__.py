@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from ..names import fold
 from . import lexicon as lx
 from .dates import Found, find_dates
-from .reading import Reading, Speaker, read_tolls, speakers
+from .reading import Reading, Speaker, read_tolls, speakers, subject
 from .sides import DEMONYMS, side_of_words, speaks_for_state
 from .text import Sentence, sentences, tokens
 
@@ -165,6 +165,7 @@ class _Article:
         self.reference: date | None = None  # the day the narrative last named
         self.recent_dates: list[tuple[int, Found]] = []
         self.names: list[str] = []  # every speaker named, in order
+        self.last_subject: Speaker | None = None  # the previous sentence's subject
         self.roles: dict[str, str] = {}  # "spokesman" -> "Lior Haiat" ("the spokesman, Lior Haiat")
         self.army_side: str | None = None  # the one state army the article names
         self.armed_group: str | None = None  # the one armed group the article names
@@ -177,6 +178,8 @@ class _Article:
             return self.last_person or self.last_speaker
         if word == "it":
             return self.last_thing or self.last_speaker
+        if word == "they" and self.last_subject is not None and not self.last_subject.person:
+            return self.last_subject  # "the M23 summoned... They counted 19 killed"
         return self.last_speaker
 
     def remember(self, sp: Speaker) -> None:
@@ -283,6 +286,7 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
             resolved = article.resolve(sp)
             if resolved is not None:
                 article.remember(resolved)
+        article.last_subject = subject(prepared, toks)
         for f in dates:
             if not f.reporting and f.precision in ("day", "month"):
                 article.recent_dates.append((sent.index, f))

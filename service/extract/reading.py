@@ -92,6 +92,12 @@ _ORG_WORDS = frozenset({
     "office", "agency", "committee", "observatory", "organization", "organisation",
     "authorities", "forces", "police", "mission", "society", "report", "statement",
     "media", "monitor", "group", "department", "command", "unit", "un", "workers", "staff",
+    "cross", "crescent", "nations", "union", "front", "party", "movement", "brigade",
+    "brigades", "guard", "network", "institute", "center", "centre", "foundation",
+    "international", "watch", "federation", "association", "commission", "court", "doctors",
+    "hospital", "team", "association", "coalition", "alliance", "rebels", "militants",
+    "residents", "witnesses", "investigators", "rescuers", "medics", "authority", "bureau",
+    "tribunal", "parliament", "assembly", "press", "times", "post", "news", "radio", "tv",
 })
 _REPORTING_EXTRA = frozenset({"saying", "telling", "adding", "noting", "claiming",
                               "disagreed"})
@@ -736,6 +742,32 @@ def speakers(prepared: str, toks: list[Token]) -> list[Speaker]:
         a, b = span
         out.append(_speaker(prepared, toks, a, b, a, j + 1))
     return out
+
+
+_OPENING = frozenset({"after", "before", "in", "on", "at", "when", "while", "during", "since",
+                      "as", "for", "with", "despite", "following", "earlier", "later", "then",
+                      "however", "meanwhile", "also", "but", "and", "yet", "so", "by", "from",
+                      "within", "once", "until", "speaking", "according"})
+
+
+def subject(prepared: str, toks: list[Token]) -> Speaker | None:
+    """The subject of a sentence's first clause ("After an hour of fighting, the M23
+    summoned..." -> "M23"), for "they" in the next sentence; None when unclear."""
+    segs = list(reversed(_segments(toks, len(toks))))
+    for a, b in segs[:3]:
+        if a >= b or toks[a].lower in _OPENING:
+            continue
+        for v in range(a, min(b, a + 8)):
+            w = toks[v].lower
+            if v > a and (w in lx.REPORTING_VERBS or w in ("is", "are", "was", "were", "has",
+                                                             "have", "had", "will", "would")
+                          or (w.endswith("ed") and len(w) > 4 and toks[v].text.islower())):
+                a2, b2 = _strip(toks, a, v)
+                if a2 < b2 and not any(t.lower in _NOT_IN_NAME | _PRONOUNS for t in toks[a2:b2]):
+                    return _speaker(prepared, toks, a2, b2, a2, v)
+                return None
+        return None
+    return None
 
 
 _INVERTING = frozenset({"said", "says", "added", "adds", "wrote", "explained", "noted",
