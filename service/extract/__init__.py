@@ -474,8 +474,9 @@ def _dates_for(article: _Article, sent: Sentence, reading: Reading, dates: list[
     lower = prepared.lower()
     cumulative = any(marker in lower for marker in lx.CUMULATIVE)
     if reading.kind == "toll":
-        if not reporting and event:
-            as_of = event[0].first
+        points = [f for f in event if f.precision == "day" and not f.relative]
+        if not reporting and points:
+            as_of = points[0].first  # "the death toll rose to 53 on Wednesday"
         start = None
         if incident == "definite":
             start = article.lede_date

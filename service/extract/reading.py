@@ -95,7 +95,7 @@ _ORG_WORDS = frozenset({
     "cross", "crescent", "nations", "union", "front", "party", "movement", "brigade",
     "brigades", "guard", "network", "institute", "center", "centre", "foundation",
     "international", "watch", "federation", "association", "commission", "court", "doctors",
-    "hospital", "team", "association", "coalition", "alliance", "rebels", "militants",
+    "hospital", "team", "coalition", "alliance", "rebels", "militants",
     "residents", "witnesses", "investigators", "rescuers", "medics", "authority", "bureau",
     "tribunal", "parliament", "assembly", "press", "times", "post", "news", "radio", "tv",
 })
