@@ -64,7 +64,7 @@ def article(words: int = 2000, seed: int = 14) -> str:
 
 def _rss_probe() -> dict:
     """RSS (KiB) of a fresh interpreter: with the app's other dependencies loaded, after
-    importing the extraction pipeline, and after its first extraction (lazy loads)."""
+    importing the extraction pipeline, and after its first extraction."""
     code = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -120,7 +120,7 @@ def run(report: Callable[[str, float, float | None, str, str], None]) -> None:
            "ms", "-")
     report("start-up RSS growth for loading the pipeline",
            (probe["after_import"] - probe["before"]) / 1024, None, "MB", "< 50 MB")
-    report("RSS growth after the first extraction (lazy dateparser)",
+    report("RSS growth after the first extraction",
            (probe["after_use"] - probe["before"]) / 1024, None, "MB", "< 50 MB")
 
 

@@ -1,10 +1,12 @@
 """Dates in casualty reports, resolved against the article's date (API.md §4 as_of/period_start).
 
-Calendar dates ("December 30", "Nov. 6, 2023", "22 Mar 2025") are read by dateparser (loaded
-on first use); weekdays, "yesterday" and chained relative days ("a day earlier", "the
-following day") are resolved here, because news English means the most recent such day *up to
-and including* the article's date, which dateparser's past preference does not give for the
-article's own weekday.
+Everything is read here with the standard library: calendar dates ("December 30", "Nov. 6,
+2023", "22 Mar 2025", "March 2022", "April's"), weekdays, "yesterday", "in the past 24 hours"
+and chained relative days ("a day earlier", "the following day"). dateparser was tried and
+left out: its first call loads its language data (about 0.8 s here, most of the 1 s budget for
+a 2,000-word article), and with its past preference it reads the article's own weekday as a
+week earlier, where news English means the latest such day *up to and including* the
+article's date.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
@@ -77,19 +79,7 @@ def _plain_calendar(text: str, base: date) -> date | None:
 
 @lru_cache(maxsize=4096)
 def _parse_calendar(text: str, base: date) -> date | None:
-    """A calendar date: plain forms read here (fast), anything else by dateparser, which is
-    loaded on first need (its English data take most of a second to load)."""
-    text = " ".join(text.split())
-    plain = _plain_calendar(text, base)
-    if plain is not None or _PLAIN.match(text):
-        return plain
-    import dateparser  # lazy: only unusual calendar dates pay for loading it
-
-    parsed = dateparser.parse(text, languages=["en"], settings={
-        "RELATIVE_BASE": datetime(base.year, base.month, base.day),
-        "PREFER_DATES_FROM": "past", "PREFER_DAY_OF_MONTH": "first",
-        "REQUIRE_PARTS": ["day", "month"]})
-    return parsed.date() if parsed else None
+    return _plain_calendar(" ".join(text.split()), base)
 
 
 def weekday_on_or_before(name: str, base: date) -> date:
