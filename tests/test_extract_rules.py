@@ -126,6 +126,16 @@ def test_side_from_a_named_group_after_of():
     assert fig["side"] == "Crimson Brigade"
 
 
+def test_of_its_soldiers_is_the_speakers_side():
+    fig = only("Ukraine's military said 12 of its soldiers were killed in the assault.")
+    assert (fig["category"], fig["side"]) == ("military", "Ukraine")
+
+
+def test_members_of_a_named_armed_group_are_fighters():
+    fig = only("The army said it killed 8 Hezbollah members in the strike.")
+    assert (fig["category"], fig["side"]) == ("military", "Hezbollah")
+
+
 def test_a_state_source_counting_its_own_civilians():
     fig = only("Sudanese officials said 19 civilians were killed.")
     assert fig["side"] == "Sudan"

@@ -433,6 +433,9 @@ def _side(reading: Reading, sp: Speaker | None, toks: list, prepared: str,
             "military", "injured", "killed"):
         return article.armed_group
     lower = prepared.lower()
+    own = {w.lower() for w in reading.np_words} & {"its", "our", "their"}
+    if own and sp is not None and speaks_for_state(sp.name.split()):
+        return speaks_for_state(sp.name.split())  # "12 of its soldiers were killed"
     if re.search(r"\b(?:its|their|our) (?:own )?(?:death toll|toll|dead|losses|casualties)\b",
                  lower):
         if sp is not None and speaks_for_state(sp.name.split()):

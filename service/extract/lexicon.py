@@ -58,6 +58,7 @@ MILITARY_NOUNS = frozenset({
     "commandos", "gunmen", "attackers", "assailants", "terrorists", "conscripts",
     "recruits", "mercenaries", "infantrymen", "sailors", "airmen", "personnel",
     "legionnaires", "peacekeepers", "jihadis", "separatists", "partisans", "warriors",
+    "commanders", "operatives", "cadres", "reservists", "sappers", "snipers", "pilots",
 })
 #: Nouns of people whose status (civilian or fighter) the word itself does not say.
 PEOPLE_NOUNS = frozenset({

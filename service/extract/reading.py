@@ -282,6 +282,10 @@ def group_of(words: list[str]) -> str | None:
     return lx.GROUP_NOUNS.get(head) if head else None
 
 
+_NOT_ARMED = frozenset({"UN", "WHO", "MSF", "RED", "UNICEF", "UNRWA", "ICRC", "NGO", "EU",
+                        "PARLIAMENT", "PARTY", "CONGRESS", "CREW", "FAMILY"})
+
+
 def noun_kind(words: list[str]) -> str | None:
     """What a counted noun phrase is: civilian, military, people, damage, or None (not a
     casualty noun: "reports", "camps", "helicopters")."""
@@ -295,6 +299,10 @@ def noun_kind(words: list[str]) -> str | None:
         return None if lower & {"medical", "health", "aid", "un", "humanitarian"} else "military"
     if head in ("members", "officers", "guards") and lower & lx.ARMED_BODY:
         return "military"
+    if head in ("members", "operatives", "cadres") and any(
+            w[:1].isupper() and w not in DEMONYMS and w.upper() not in _NOT_ARMED
+            for w in words if w != "of"):
+        return "military"  # "Hezbollah members", "members of the Wagner group"
     if head in lx.MILITARY_NOUNS:
         return "military"
     if head in lx.CIVILIAN_NOUNS:
@@ -501,7 +509,8 @@ def _read_one(toks: list[Token], m: Mention, earlier: list[Reading]) -> Reading 
         start = k + 1
         while start < n and (toks[start].lower in _DETERMINERS or toks[start].lower.endswith(
                 ("'s", "’s"))):
-            if toks[start].lower.endswith(("'s", "’s")):
+            if toks[start].lower.endswith(("'s", "’s")) or toks[start].lower in (
+                    "its", "our", "their"):
                 possessor.append(toks[start].text)
             start += 1
     words, np_end = _noun_phrase(toks, start)
