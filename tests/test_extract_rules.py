@@ -428,3 +428,12 @@ def test_a_number_repeated_in_headline_and_body_is_one_figure():
             "The regional governor said the 52 dead were all civilians.")
     found = figures(text)
     assert len([f for f in found if f["count"] == 52]) == 1
+
+
+def test_a_run_on_text_is_cut_into_bounded_sentences():
+    from service.extract.text import MAX_SENTENCE, sentences
+
+    pieces = sentences("the army said, " * 3000)
+    assert len(pieces) > 1 and all(len(p.text) <= MAX_SENTENCE for p in pieces)
+    assert "".join(p.text for p in pieces).replace(" ", "") == \
+        ("the army said, " * 3000).replace(" ", "")

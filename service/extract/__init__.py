@@ -193,7 +193,16 @@ class _Article:
             self.last_thing = sp
 
 
-def _source_for(reading: Reading, found: list[Speaker], toks: list) -> Speaker | None:
+def _clauses(toks: list) -> list[int]:
+    """clause[k]: how many ';' come before token k (computed once per sentence)."""
+    clause = [0]
+    for t in toks:
+        clause.append(clause[-1] + (t.text == ";"))
+    return clause
+
+
+def _source_for(reading: Reading, found: list[Speaker], toks: list,
+                clause: list[int]) -> Speaker | None:
     """The attribution nearest the number; one across a ';' counts only if none is nearer.
     "We"/"I" inside a quotation are its speaker, named elsewhere in the sentence."""
     m = reading.mention
@@ -205,7 +214,8 @@ def _source_for(reading: Reading, found: list[Speaker], toks: list) -> Speaker |
         d = (m.start - sp.end) if sp.end <= m.start else (sp.start - m.end if sp.start >= m.end
                                                             else 0)
         lo, hi = (sp.end, m.start) if sp.end <= m.start else (m.end, sp.start)
-        if any(toks[k].text == ";" for k in range(max(lo, 0), min(hi, len(toks)))):
+        lo, hi = max(lo, 0), max(min(hi, len(toks)), 0)
+        if hi > lo and clause[hi] - clause[lo]:
             d += 100
         if best_d is None or d < best_d:
             best, best_d = sp, d
@@ -265,12 +275,13 @@ def extract(text: str, conflict: str, reported_on: date, url: str | None = None,
         incident = _incident_state(toks)
         readings = [] if sent.text.rstrip().endswith("?") else read_tolls(toks)
         made: list[_Candidate] = []
+        clause = _clauses(toks) if readings else []
         for reading in readings:
             if reading.mention.vague and not include_vague:
                 made.append(None)  # keeps parent indices aligned
                 continue
             cand = _candidate(article, sent, prepared, toks, reading, found, dates, incident,
-                              conflict_start, made)
+                              conflict_start, made, clause)
             if cand is not None:
                 cand.headline = sent.index < 2 and sent.line_start and \
                     not sent.text.rstrip().endswith((".", "!", "?", '"', "”"))
@@ -370,11 +381,11 @@ def _scan_article(article: _Article, text: str) -> None:
 
 def _candidate(article: _Article, sent: Sentence, prepared: str, toks: list, reading: Reading,
                found: list[Speaker], dates: list[Found], incident: str | None,
-               conflict_start: int | None, made: list) -> _Candidate | None:
+               conflict_start: int | None, made: list, clause: list[int]) -> _Candidate | None:
     parent = made[reading.parent] if reading.parent is not None else None
     if reading.kind == "part" and parent is None and reading.parent is not None:
         return None
-    sp = _source_for(reading, found, toks)
+    sp = _source_for(reading, found, toks, clause)
     named = sp is not None
     by_name = named and not sp.pronoun
     if sp is not None:

@@ -36,6 +36,7 @@ _QUALIFIERS = [  # longest first
     (("approximately",), "about"), (("roughly",), "about"), (("around",), "about"),
     (("about",), "about"), (("some",), "about"), (("circa",), "about"), (("approx",), "about"),
 ]
+_QUALIFIER_ENDS = frozenset(words[-1] for words, _ in _QUALIFIERS)
 _QUOTES = frozenset({"'", '"'})
 MAX_COUNT = 1_000_000_000  # API.md §4
 _PUNCT_STOP = frozenset({".", ";", ":", "?", "!"})
@@ -152,6 +153,8 @@ def _qualifier_before(toks: list[Token], i: int) -> tuple[str, int]:
     j = i
     while j > 0 and toks[j - 1].lower in _QUOTES:
         j -= 1
+    if j == 0 or toks[j - 1].lower not in _QUALIFIER_ENDS:
+        return "exact", j
     for words, qualifier in _QUALIFIERS:
         n = len(words)
         if j - n >= 0 and tuple(t.lower for t in toks[j - n:j]) == words:

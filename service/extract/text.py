@@ -75,6 +75,27 @@ def _split_run(run: str) -> list[str]:
     tail = run[start:].strip()
     if tail:
         out.append(tail)
+    return [chunk for piece in out for chunk in _bounded(piece)]
+
+
+MAX_SENTENCE = 1000  # characters: past this a "sentence" is a list, a table or a run-on
+
+
+def _bounded(piece: str) -> list[str]:
+    """Cut a run-on "sentence" into pieces of at most MAX_SENTENCE characters, at a ';' or
+    ',' where possible, so that reading stays linear in the length of the text."""
+    out = []
+    while len(piece) > MAX_SENTENCE:
+        window = piece[:MAX_SENTENCE]
+        cut = max(window.rfind("; "), window.rfind(", "), window.rfind(". "))
+        if cut < MAX_SENTENCE // 2:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = MAX_SENTENCE - 1
+        out.append(piece[:cut + 1].strip())
+        piece = piece[cut + 1:].strip()
+    if piece:
+        out.append(piece)
     return out
 
 
