@@ -38,6 +38,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench_pages  # noqa: E402 - scripts/bench_pages.py, issue 13's section
+
 from service import db as database  # noqa: E402
 from service import store  # noqa: E402
 from service.intervals import interval  # noqa: E402
@@ -270,7 +272,15 @@ def main() -> None:
     parser.add_argument("--figures", type=int, default=1_000_000)
     parser.add_argument("--series", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--workload", choices=("realistic", "chaos"),
+                        help="reconciliation under flag volume instead (scripts/"
+                             "bench_workloads.py; --figures defaults to 100,000 there)")
     args = parser.parse_args()
+    if args.workload:
+        import bench_workloads
+
+        bench_workloads.main(args, sys.modules[__name__])
+        return
     rng = random.Random(args.seed)
     series = make_series(rng, args.series)
     rows = make_figures(rng, series, args.figures)
@@ -327,6 +337,7 @@ def main() -> None:
             p50, p99 = list_latency(server, series, rng)
             report("GET /figures?conflict&category p50", p50, None, "ms", "-")
             report("GET /figures?conflict&category p99", p99, None, "ms", "< 50 ms")
+            bench_pages.measure(server, db_path, report)  # the web pages and GET /series
         finally:
             server.stop()
     __import__("bench_extract").run(report)  # extraction (§9): its own module
