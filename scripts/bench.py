@@ -380,6 +380,7 @@ def main() -> None:
             bench_pages.measure(server, db_path, report)  # the web pages and GET /series
         finally:
             server.stop()
+    __import__("bench_extract").run(report)  # extraction (§9): its own module
     print("\n| measure | ours | plain-SQLite reference | ratio | target |")
     print("|---|---|---|---|---|")
     for row in results:

@@ -752,6 +752,83 @@ class HealthOut(Schema):
     last_run = fields.Nested(RunOut, allow_none=True)
 
 
+# --- extraction (API §9) -------------------------------------------------------------------
+
+MAX_ARTICLE = 100_000
+
+
+class ArticleText(Text):
+    """An article's text: 1–100,000 characters with something besides white space."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(MAX_ARTICLE, min_length=1, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            raise ValidationError("May not be empty or only white space.")
+        return text
+
+
+class ExtractionIn(StrictSchema):
+    """POST /extractions: an article to read; nothing is stored."""
+
+    text = ArticleText(required=True)
+    conflict = Slug(required=True)
+    reported_on = IsoDate(required=True, metadata={
+        "description": "the day the article was published: every figure's reported_on, and "
+                       "the day weekdays and 'yesterday' are resolved against"})
+    url = HttpUrl(allow_none=True)
+
+    @validates_schema
+    def not_in_future(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # the proposed figures carry this date, and POST /figures refuses a future one
+        today = utc_today().isoformat()
+        if data.get("reported_on", "") > today:
+            raise ValidationError({"reported_on": [
+                f"May not be in the future (today is {today} UTC)."]})
+
+
+class ExtractedFigureOut(Schema):
+    """A proposed figure: a body POST /figures accepts as it is (§4 fields)."""
+
+    conflict = fields.String(required=True)
+    source = fields.String(required=True)
+    category = fields.String(required=True)
+    side = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    location_code = fields.String(allow_none=True)
+    group = fields.String(allow_none=True)
+    incident = fields.String(allow_none=True)
+    count = fields.Integer(required=True)
+    count_high = fields.Integer(allow_none=True)
+    qualifier = fields.String()
+    unit = fields.String()
+    reported_on = fields.String(required=True)
+    as_of = fields.String(allow_none=True)
+    period_start = fields.String(allow_none=True)
+    via = fields.String(allow_none=True)
+    quote = fields.String(allow_none=True, metadata={"description": "the sentence that "
+                                                                    "carries the figure"})
+    url = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+
+
+class ExtractedDisputeOut(Schema):
+    """A proposed dispute: POST /figures/{id}/disputes once figure_index is stored."""
+
+    figure_index = fields.Integer(required=True, metadata={
+        "description": "index into this answer's figures"})
+    source = fields.String(required=True)
+    reported_on = fields.String(required=True)
+    quote = fields.String(allow_none=True)
+
+
+class ExtractionOut(Schema):
+    figures = fields.List(fields.Nested(ExtractedFigureOut), required=True)
+    disputes = fields.List(fields.Nested(ExtractedDisputeOut), required=True)
+
+
 # --- series over time (GET /series, issue 13) ------------------------------------------
 
 class SeriesQuery(StrictSchema):
