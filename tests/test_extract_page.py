@@ -220,3 +220,20 @@ def test_a_quote_holding_script_is_escaped(editor_client: FlaskClient,
 def test_the_result_page_refuses_a_bad_query(editor_client: FlaskClient) -> None:
     assert editor_client.get("/extract/posted?figure=abc").status_code == 400
     assert editor_client.get("/extract/posted").status_code == 400
+
+
+def test_a_refused_dispute_undoes_the_whole_post(
+        editor_client: FlaskClient, database: sqlite_utils.Database) -> None:
+    """Figures and disputes go in one transaction: a dispute the store refuses (its source
+    is the figure's own) leaves no figure behind."""
+    page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
+    candidates = json.loads(hidden(page, "candidates"))
+    own = {"figure_index": 0, "source": candidates["figures"][0]["source"],
+           "reported_on": "2020-10-04", "quote": None}
+    response = editor_client.post("/extract/post", data={
+        "csrf_token": csrf_from(page), "figure": ["0", "1"], "dispute": ["0"],
+        "candidates": json.dumps({"figures": candidates["figures"], "disputes": [own]})})
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Nothing was stored" in body and "source" in body
+    assert counts(database) == (0, 0)
