@@ -57,6 +57,11 @@ def hidden(page: str, name: str) -> str:
     return html.unescape(found.group(1))
 
 
+def signed(page: str) -> dict[str, str]:
+    """The candidates form's CSRF token and its posting key."""
+    return {"csrf_token": csrf_from(page), "key": hidden(page, "key")}
+
+
 def boxes(page: str, name: str) -> list[str]:
     return re.findall(rf'type="checkbox" name="{name}" value="(\d+)"[^>]*checked', page)
 
@@ -87,7 +92,7 @@ def test_an_editor_posts_exactly_the_ticked_candidates(
     assert counts(database) == (0, 0)  # extracting stores nothing
     keep = ticked[1:]  # untick the first
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": hidden(page, "candidates"),
+        **signed(page), "candidates": hidden(page, "candidates"),
         "figure": keep, "dispute": boxes(page, "dispute")})
     assert response.status_code == 302
     result = editor_client.get(response.headers["Location"]).get_data(as_text=True)
@@ -112,13 +117,14 @@ def test_disputes_are_listed_under_their_figure_and_posted_only_when_ticked(
     assert "Armenian officials</strong> disputes row" in page
     # the dispute unticked: its figure is posted, no dispute recorded
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": hidden(page, "candidates"),
+        **signed(page), "candidates": hidden(page, "candidates"),
         "figure": [str(index)]})
     assert response.status_code == 302
     assert counts(database) == (1, 0)
-    # ticked: recorded against the new figure
+    # ticked: recorded against the new figure (a new extraction: a list posts once)
+    page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": hidden(page, "candidates"),
+        **signed(page), "candidates": hidden(page, "candidates"),
         "figure": [str(index)], "dispute": ["0"]})
     assert response.status_code == 302
     new_id = stored_figures(editor_client, editor)[-1]["id"]
@@ -162,7 +168,8 @@ def test_posting_without_csrf_is_400_and_stores_nothing(
         editor_client: FlaskClient, database: sqlite_utils.Database) -> None:
     page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
     response = editor_client.post("/extract/post", data={
-        "candidates": hidden(page, "candidates"), "figure": boxes(page, "figure")})
+        "key": hidden(page, "key"), "candidates": hidden(page, "candidates"),
+        "figure": boxes(page, "figure")})
     assert response.status_code == 400
     assert "text/html" in response.content_type
     assert counts(database) == (0, 0)
@@ -183,7 +190,7 @@ def test_tampered_candidates_are_a_clear_error_and_store_nothing(
     page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
     candidates = json.loads(hidden(page, "candidates"))
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": tamper(candidates), "figure": ["0"]})
+        **signed(page), "candidates": tamper(candidates), "figure": ["0"]})
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert "Nothing was stored" in body
@@ -194,7 +201,7 @@ def test_a_ticked_box_beyond_the_candidates_stores_nothing(
         editor_client: FlaskClient, database: sqlite_utils.Database) -> None:
     page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": hidden(page, "candidates"),
+        **signed(page), "candidates": hidden(page, "candidates"),
         "figure": ["0", "500"]})
     assert response.status_code == 400
     assert counts(database) == (0, 0)
@@ -210,7 +217,7 @@ def test_a_quote_holding_script_is_escaped(editor_client: FlaskClient,
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "candidates": hidden(page, "candidates"),
+        **signed(page), "candidates": hidden(page, "candidates"),
         "figure": boxes(page, "figure")})
     assert response.status_code == 302
     figure_page = editor_client.get("/figures/1").get_data(as_text=True)
@@ -231,9 +238,36 @@ def test_a_refused_dispute_undoes_the_whole_post(
     own = {"figure_index": 0, "source": candidates["figures"][0]["source"],
            "reported_on": "2020-10-04", "quote": None}
     response = editor_client.post("/extract/post", data={
-        "csrf_token": csrf_from(page), "figure": ["0", "1"], "dispute": ["0"],
+        **signed(page), "figure": ["0", "1"], "dispute": ["0"],
         "candidates": json.dumps({"figures": candidates["figures"], "disputes": [own]})})
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert "Nothing was stored" in body and "source" in body
     assert counts(database) == (0, 0)
+
+
+def test_a_list_posted_twice_stores_nothing_twice(
+        editor_client: FlaskClient, database: sqlite_utils.Database) -> None:
+    page = extract_page(editor_client, PASSAGE).get_data(as_text=True)
+    data = {**signed(page),
+            "candidates": hidden(page, "candidates"), "figure": boxes(page, "figure"),
+            "dispute": boxes(page, "dispute")}
+    first = editor_client.post("/extract/post", data=data)
+    assert first.status_code == 302
+    stored = counts(database)
+    assert stored[0] == len(data["figure"])
+    again = editor_client.post("/extract/post", data=data)  # a double click
+    assert again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"]
+    assert "posted already" in editor_client.get(again.headers["Location"]).get_data(
+        as_text=True)
+    other = editor_client.post("/extract/post", data={**data, "figure": data["figure"][:1]})
+    assert other.status_code == 409
+    assert counts(database) == stored
+    # a missing or malformed key is refused like any tampering
+    for key in (None, "short", "x" * 20 + "<"):
+        body = {name: value for name, value in data.items() if name != "key"}
+        if key is not None:
+            body["key"] = key
+        assert editor_client.post("/extract/post", data=body).status_code == 400
+    assert counts(database) == stored

@@ -9,11 +9,13 @@ DisputeIn, and figures and disputes are stored in one transaction, all or nothin
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from datetime import date
 from typing import Any
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import Response, flash, g, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError, fields, validate
 
 from .. import store
@@ -36,6 +38,9 @@ NAV.append(NavItem("web.extract_article", "From an article"))
 #: the request body limit.
 MAX_CANDIDATES_JSON = 4_000_000
 FORM_FIELDS = ("text", "conflict", "reported_on", "url")
+#: A posted list of candidates is remembered under its key like an Idempotency-Key (24 h),
+#: so a double click or a resubmitted form stores nothing twice.
+POST_SCOPE = "POST /extract/post"
 
 
 class CandidateDispute(StrictSchema):
@@ -59,6 +64,7 @@ class Candidates(StrictSchema):
 
 class PostForm(StrictSchema):
     csrf_token = fields.String()
+    key = fields.String(required=True, validate=validate.Regexp(r"[A-Za-z0-9_-]{16,64}\Z"))
     candidates = fields.String(required=True,
                                validate=validate.Length(min=2, max=MAX_CANDIDATES_JSON))
     figure = fields.List(fields.Integer(validate=validate.Range(min=0)), load_default=list)
@@ -111,7 +117,8 @@ def _review(found: dict[str, Any], ticked: set[int] | None,
         under.setdefault(dispute["figure_index"], []).append((number, dispute))
     return {"candidates": found["figures"], "disputes_of": under,
             "ticked": ticked, "ticked_disputes": ticked_disputes,
-            "candidates_json": json.dumps(found, ensure_ascii=False, separators=(",", ":"))}
+            "candidates_json": json.dumps(found, ensure_ascii=False, separators=(",", ":")),
+            "post_key": secrets.token_urlsafe(24)}
 
 
 @blp.post("/extract/post")
@@ -170,19 +177,41 @@ def post_extracted() -> Any:
         return again(f"Dispute by row {dispute['figure_index'] + 1}: {form_errors(error)}")
 
     db = get_db()
-    stored: list[int] = []
+    owner, key = session["token_hash"], posted["key"]
+    digest = hashlib.sha256(json.dumps(
+        [posted["candidates"], chosen, chosen_disputes]).encode()).hexdigest()
+    earlier = store.idempotent_response(db, owner, key, POST_SCOPE)
+    if earlier is not None:
+        return _posted_before(earlier, digest)
+    location: list[str] = []
 
     def record_disputes(ids: list[int]) -> None:
-        stored.extend(ids)
         for n, body in new_disputes:
             store.insert_dispute(db, ids[n], body)
+        location.append(url_for("web.extract_posted", figure=ids, disputes=len(new_disputes)))
+        store.remember_response(db, owner, key, POST_SCOPE, digest, 302, "", location[0])
 
     try:
         store.insert_figures(db, [complete_figure(f) for f in batch["figures"]],
                              then=record_disputes)
     except store.Invalid as error:
         return again(f"Nothing was stored. A dispute: {error.field}: {error}")
-    return redirect(url_for("web.extract_posted", figure=stored, disputes=len(new_disputes)))
+    except store.KeyAlreadyUsed:  # the same form, sent twice at once: the other one stored
+        earlier = store.idempotent_response(db, owner, key, POST_SCOPE)
+        if earlier is None:
+            raise
+        return _posted_before(earlier, digest)
+    return redirect(location[0])
+
+
+def _posted_before(earlier: dict[str, Any], digest: str) -> Response:
+    """This list of candidates was posted already: nothing is stored twice."""
+    if earlier["request_hash"] != digest:
+        return error_page(409, "These candidates were posted already",
+                          "Nothing more was stored: this list was posted before with other "
+                          "boxes ticked. Extract the article again to post more of it.")
+    flash("These figures were posted already; nothing was stored twice.", "ok")
+    return redirect(earlier["location"])
 
 
 def _row_errors(error: ValidationError, chosen: list[int]) -> str:
