@@ -271,3 +271,21 @@ def test_a_list_posted_twice_stores_nothing_twice(
             body["key"] = key
         assert editor_client.post("/extract/post", data=body).status_code == 400
     assert counts(database) == stored
+
+
+def test_a_long_article_in_any_script_and_its_many_candidates_fit_the_forms(
+        editor_client: FlaskClient, database: sqlite_utils.Database) -> None:
+    """A browser sends a form URL-encoded: 100,000 non-ASCII characters are about 600 kB,
+    and a long article's hidden candidates more; both must get through (413 otherwise)."""
+    text = ("Украина " * 12_500)[:100_000]
+    response = extract_page(editor_client, text)
+    assert response.status_code == 200
+    sentences = "".join(f"The Azerbaijani Defence Ministry said {n} civilians had been "
+                        f"killed in Ganja. " for n in range(20, 1_200))
+    page = extract_page(editor_client, sentences[:100_000]).get_data(as_text=True)
+    assert len(hidden(page, "candidates")) > 500_000
+    response = editor_client.post("/extract/post", data={
+        **signed(page), "candidates": hidden(page, "candidates"),
+        "figure": boxes(page, "figure")[:2]})
+    assert response.status_code == 302
+    assert counts(database)[0] == 2
