@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from service import store
 from service.cli import main
 from service.extract import extract
 
@@ -52,7 +53,7 @@ def body(**overrides: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the endpoint
 def test_editor_gets_figures_and_disputes(client, editor, database):
-    before = database["figures"].count
+    before = store.count_figures(database)
     r = post(client, editor, body(url="https://example.org/news/1"))
     assert r.status_code == 200
     data = r.get_json()
@@ -65,7 +66,7 @@ def test_editor_gets_figures_and_disputes(client, editor, database):
         assert f["reported_on"] == "2020-10-04" and f["url"] == "https://example.org/news/1"
         assert f["quote"] == GANJA
     assert data["disputes"] == []
-    assert database["figures"].count == before  # storing nothing
+    assert store.count_figures(database) == before  # storing nothing
 
 
 def test_disputes_point_into_figures(client, editor):

@@ -396,7 +396,8 @@ def test_every_route_is_under_the_prefix_and_documented(settings: Settings) -> N
     assert served == documented
     assert len(served) == 26  # GET /series (issue 13), POST /extractions (§9)
     assert pages == {"/", "/conflicts/<slug>", "/flags", "/flags/<int:flag_id>",
-                     "/figures/<int:figure_id>", "/sign-in", "/sign-out", "/static/<path:filename>"}
+                     "/figures/<int:figure_id>", "/sign-in", "/sign-out", "/static/<path:filename>",
+                     "/extract", "/extract/post", "/extract/posted"}
 
 
 # --- API7: the service makes no outbound request ------------------------------------------
