@@ -11,6 +11,7 @@ import waitress
 
 from . import create_app
 from .config import Settings
+from .engines import describe
 from .reconcile.schedule import start_scheduler
 
 
@@ -32,7 +33,7 @@ def serve(settings: Settings) -> None:
     scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
     app.extensions["casualty_tracker_scheduler"] = scheduler
     log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",
-             settings.host, settings.port, settings.db_path,
+             settings.host, settings.port, describe(settings.db_path),
              f"every {settings.reconcile_seconds} s" if scheduler else "schedule off")
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,

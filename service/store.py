@@ -10,7 +10,6 @@ on the single write path, so it can never disagree with the figure it belongs to
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import write_transaction
+from .engines import INTEGRITY_ERRORS
 from .intervals import interval
 from .reconcile.lifecycle import status_when_seen
 from .reconcile.rules import Finding
@@ -173,7 +173,7 @@ def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
     """Queue series for the next incremental reconciliation run."""
     db.conn.executemany(
         "INSERT INTO dirty_series (series_key, changed_seq) VALUES (?, 1)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = changed_seq + 1",
+        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
         [(key,) for key in set(series_keys)],
     )
 
@@ -370,15 +370,16 @@ def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int 
     """
     fields = ("conflict", "category", "side", "location", "incident", "unit", "period_start",
               "reported_on", "as_of", "count", "qualifier", "quote")
-    where = " AND ".join(f"json_extract(v.snapshot, '$.{f}') IS ?" for f in fields)
-    row = db.execute(
-        "SELECT v.figure_id FROM figures f JOIN figure_versions v"
-        " ON v.figure_id = f.id AND v.version = 1"
-        f" WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) AND {where}"
-        " LIMIT 1",
-        [figure["source"].casefold()] + [figure[f] for f in fields],
-    ).fetchone()
-    return row[0] if row else None
+    # compared in Python, so one query serves both engines (no JSON functions in SQL)
+    for figure_id, snapshot in db.execute(
+            "SELECT v.figure_id, v.snapshot FROM figures f JOIN figure_versions v"
+            " ON v.figure_id = f.id AND v.version = 1"
+            " WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) ORDER BY f.id",
+            [figure["source"].casefold()]):
+        first = json.loads(snapshot)
+        if all(first.get(f) == figure[f] for f in fields):
+            return figure_id
+    return None
 
 
 # --- disputes --------------------------------------------------------------------------
@@ -457,7 +458,7 @@ def remember_response(db: sqlite_utils.Database, owner: str, key: str, scope: st
             "INSERT INTO idempotency_keys (owner, key, scope, request_hash, status, response,"
             " location, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (owner, key, scope, request_hash, status, response, location, utc_now()))
-    except sqlite3.IntegrityError:
+    except INTEGRITY_ERRORS:
         raise KeyAlreadyUsed(key) from None
 
 
@@ -502,7 +503,7 @@ def list_api_keys(db: sqlite_utils.Database) -> list[dict]:
 
 # --- reconciliation: runs and the lease ------------------------------------------------
 
-_RUN_COLUMNS = ("id, status, trigger, full, created_at, started_at, finished_at, "
+_RUN_COLUMNS = ('id, status, trigger, "full", created_at, started_at, finished_at, '
                 "series_checked, figures_checked, flags_opened, flags_closed, error")
 
 
@@ -513,7 +514,7 @@ def _run_row(row: Mapping[str, Any]) -> dict:
 def create_run(db: sqlite_utils.Database, trigger: str, full: bool) -> dict:
     with write_transaction(db):
         run_id = db.execute(
-            "INSERT INTO reconciliation_runs (status, trigger, full, created_at)"
+            "INSERT INTO reconciliation_runs (status, trigger, \"full\", created_at)"
             " VALUES ('queued', ?, ?, ?)", (trigger, int(full), utc_now()),
         ).lastrowid
     return get_run(db, run_id)
@@ -735,19 +736,23 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         scope = (" AND series_key NOT IN (SELECT series_key FROM dirty_series)"
                  " AND coalesce(whole_series_key, '') NOT IN"
                  " (SELECT series_key FROM dirty_series)")
-        if keys is not None:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_series"
-                       " (series_key TEXT PRIMARY KEY)")
-            db.execute("DELETE FROM temp.checked_series")
-            db.conn.executemany("INSERT INTO temp.checked_series VALUES (?)",
-                                [(key,) for key in keys])
-            scope += (" AND (series_key IN (SELECT series_key FROM temp.checked_series)"
-                      " OR whole_series_key IN (SELECT series_key FROM temp.checked_series))")
-        closed = db.execute(
-            "UPDATE flags SET status = 'obsolete', updated_at = ?"
-            f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}",
-            (now_iso, run_id)).rowcount
+        close = ("UPDATE flags SET status = 'obsolete', updated_at = ?"
+                 f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}")
+        if keys is None:
+            return db.execute(close, (now_iso, run_id)).rowcount
+        closed = 0
+        keys = list(keys)
+        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+            chunk = keys[start:start + _KEYS_PER_STATEMENT]
+            marks = ", ".join("?" for _ in chunk)
+            closed += db.execute(
+                f"{close} AND (series_key IN ({marks}) OR whole_series_key IN ({marks}))",
+                (now_iso, run_id, *chunk, *chunk)).rowcount
     return closed
+
+
+# series keys per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+_KEYS_PER_STATEMENT = 500
 
 
 _FLAG_COLUMNS = ("id, rule, severity, conflict, figure_ids, explanation, status, note,"

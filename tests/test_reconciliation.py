@@ -814,6 +814,7 @@ def random_changes(client: FlaskClient, editor: dict[str, str],
         yield
 
 
+@pytest.mark.sqlite_only("copies the database file")
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_full_and_incremental_runs_leave_identical_flags(
         client: FlaskClient, editor: dict[str, str], database: sqlite_utils.Database,
