@@ -201,5 +201,27 @@ def export_csv(what: str, conflict: str | None, hxl: bool, db_path: str | None) 
     out.flush()
 
 
+@main.command("copy")
+@click.option("--from", "source", required=True, metavar="PATH",
+              help="The database to copy: a SQLite file or a postgresql:// URL.")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="An empty PostgreSQL database (postgresql://...) or a new SQLite file.")
+def copy_command(source: str, target: str) -> None:
+    """Copy every figure, version, dispute, source, flag, run and token to another
+    database, unchanged (e.g. from SQLite into PostgreSQL, API §10)."""
+    from .dbcopy import CopyError, copy_database
+
+    if not engines.is_url(source) and not Path(source).is_file():
+        raise click.UsageError(f"--from {source}: no such database file.")
+    try:
+        copied = copy_database(database_target(source), database_target(target))
+    except (CopyError, db.SchemaVersionError, db.DatabaseUnavailable) as error:
+        raise click.ClickException(str(error)) from None
+    except engines.DATABASE_ERRORS as error:
+        raise click.ClickException(f"Cannot copy: {engines.one_line(error, target)}") from None
+    for table, rows in copied.items():
+        click.echo(f"{table}: {rows}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

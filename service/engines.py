@@ -147,8 +147,15 @@ class PgCursor:
             self.lastrowid = row[0] if row else None
         self.rowcount = cursor.rowcount
 
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return self._cursor.fetchmany(size) if self._cursor.description else []
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall() if self._cursor.description else []
@@ -221,6 +228,11 @@ class PgDatabase:
         with self.connection.cursor(row_factory=dict_row) as cursor:
             cursor.execute(text, list(params or ()))  # type: ignore[arg-type]
             return iter(cursor.fetchall())
+
+    def reset_identity(self, table: str) -> None:
+        """After rows were inserted with their ids: the next generated id follows them."""
+        self.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                     f" coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}")
 
     def close(self) -> None:
         """Give the connection back (rolled back if a transaction was left open)."""
