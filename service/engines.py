@@ -80,6 +80,8 @@ def one_line(error: BaseException, url: str | None = None) -> str:
 # --- SQL translation ---------------------------------------------------------------------
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"])*\"|\?|%")
+_NOCASE = re.compile(r"\bCOLLATE NOCASE\b", re.IGNORECASE)
+_DDL = re.compile(r"^\s*(CREATE|ALTER|DROP)\s", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 # tables whose `id` is an identity column, so an INSERT can return it as lastrowid
 ID_TABLES = frozenset({"sources", "figures", "disputes", "api_keys", "reconciliation_runs",
@@ -94,7 +96,7 @@ def translate(sql: str) -> tuple[str, bool]:
         text = match.group(0)
         return {"?": "%s", "%": "%%"}.get(text, text)
 
-    text = _TOKENS.sub(token, sql)
+    text = _TOKENS.sub(token, _NOCASE.sub('COLLATE "nocase"', sql))
     insert = _INSERT.match(sql)
     returning = bool(insert and insert.group(1).lower() in ID_TABLES
                      and "returning" not in sql.lower())
@@ -115,6 +117,7 @@ _USER_VERSION = re.compile(r"^\s*PRAGMA\s+user_version\s*=\s*(\d+)\s*;?\s*$", re
 
 POSTGRES_PREAMBLE = (
     "CREATE TABLE schema_version (version BIGINT NOT NULL)",
+    "INSERT INTO schema_version VALUES (0)",
     # ASCII case-insensitive comparison, for columns SQLite declares COLLATE NOCASE
     "CREATE COLLATION IF NOT EXISTS nocase"
     " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
@@ -124,11 +127,11 @@ POSTGRES_PREAMBLE = (
 def postgres_ddl(statement: str) -> str:
     """One schema.sql (or migration) statement in PostgreSQL's dialect.
 
-    `PRAGMA user_version = N` becomes an update of the schema_version table.
+    `PRAGMA user_version = N` becomes an update of the schema_version table's one row.
     """
     version = _USER_VERSION.match(statement)
     if version:
-        return f"DELETE FROM schema_version; INSERT INTO schema_version VALUES ({version[1]})"
+        return f"UPDATE schema_version SET version = {int(version[1])}"
     for pattern, replacement in _DDL_RULES:
         statement = pattern.sub(replacement, statement)
     return statement
@@ -206,8 +209,11 @@ class PgDatabase:
         if keyword in ("BEGIN", "BEGIN DEFERRED"):
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return PgCursor(connection.cursor(), False)
-        text, returning = translate(sql)
         cursor = connection.cursor()
+        if _USER_VERSION.match(sql) or _DDL.match(sql):  # schema changes (migration steps)
+            cursor.execute(postgres_ddl(sql).encode())
+            return PgCursor(cursor, False)
+        text, returning = translate(sql)
         cursor.execute(text, list(params or ()))  # type: ignore[arg-type]
         return PgCursor(cursor, returning)
 

@@ -64,7 +64,8 @@ def _free_port() -> int:
 class Cluster:
     """One running cluster; `url(name)` for a database in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync and friends on (for benchmarks); off for tests
         self.bin = bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="ct-pg-"))
         self.data = self.root / "data"
@@ -94,10 +95,11 @@ class Cluster:
 
     def start_server(self) -> None:
         """Start the (initialised) server; also after stop_server."""
+        fast = ("" if self.durable else
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.root / "log"), "-o",
-                    f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                    " -c max_connections=300 -c shared_buffers=64MB")
+                    f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1{fast}"
+                    " -c max_connections=300 -c shared_buffers=128MB")
 
     def stop_server(self) -> None:
         """Stop the server (as an outage would), keeping its data."""
