@@ -70,8 +70,8 @@ def all_figures_via_api(server: Server) -> list[dict[str, Any]]:
     raise AssertionError("pagination did not end")
 
 
-def test_eight_writers_two_readers_and_reconciliation(tmp_path: Path) -> None:
-    db_path = tmp_path / "concurrency.db"
+def test_eight_writers_two_readers_and_reconciliation(db_path: Path | str,
+                                                      tmp_path: Path) -> None:
     connection = db.connect(db_path)
     editor = {"Authorization": f"Bearer {auth.create_key(connection, 'editor', 'load')}"}
     connection.close()
@@ -164,7 +164,7 @@ def test_eight_writers_two_readers_and_reconciliation(tmp_path: Path) -> None:
         expected = writer_figure(writer, number)
         assert (body["source"], body["count"]) == (expected["source"], expected["count"])
 
-    # via SQLite: 800 rows, 800 first versions, nothing else
+    # via the database: 800 rows, 800 first versions, nothing else
     connection = db.connect(db_path)
     try:
         assert connection.execute("SELECT count(*), count(DISTINCT id) FROM figures"
