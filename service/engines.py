@@ -93,8 +93,9 @@ def translate(sql: str) -> tuple[str, bool]:
     """(PostgreSQL text of a SQLite-dialect statement, whether it returns the new id)."""
 
     def token(match: re.Match[str]) -> str:
+        # psycopg reads % everywhere (literals too); a ? inside a literal is not a parameter
         text = match.group(0)
-        return {"?": "%s", "%": "%%"}.get(text, text)
+        return {"?": "%s", "%": "%%"}.get(text) or text.replace("%", "%%")
 
     text = _TOKENS.sub(token, _NOCASE.sub('COLLATE "nocase"', sql))
     insert = _INSERT.match(sql)
