@@ -1,9 +1,9 @@
 -- casualty-tracker: the one source of the database schema.
--- A new database is created from this file; service/db.py refuses a database whose
--- user_version differs from SCHEMA_VERSION below (keep the two in step).
-PRAGMA user_version = 1;
+-- A new database is created from this file at the latest schema version; an older one is
+-- upgraded by service/migrations (keep user_version below equal to the last migration).
+PRAGMA user_version = 2;
 
--- Who gave a number. Names match case-insensitively (name_key = casefolded name);
+-- Who gave a number. Names match folded (API §4 "Names": name_key = names.fold(name));
 -- the first spelling is kept in name.
 CREATE TABLE sources (
     id INTEGER PRIMARY KEY,
@@ -15,8 +15,23 @@ CREATE TABLE sources (
     updated_at TEXT NOT NULL
 );
 
+-- A source merged into another when names came to be matched folded (the schema 1 -> 2
+-- upgrade): kept whole, so its id can answer 404 naming the source it went into.
+CREATE TABLE source_merges (
+    source_id INTEGER PRIMARY KEY,
+    merged_into INTEGER NOT NULL REFERENCES sources(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    affiliation TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    merged_at TEXT NOT NULL
+);
+
 -- One number one source gave on one date; the row always holds the latest version.
--- series_key names its series (API §6) and family_key the same without location, so a
+-- side_key, location_key, incident_key and via_key are the folded names (service/names.py)
+-- that GET /figures filters on; location_code compares case-insensitively (NOCASE: it is
+-- ASCII). series_key names its series (API §6) and family_key the same without location, so a
 -- reconciliation run reads a series, a family's whole-conflict figures, or the parts that
 -- could exceed them, each with one indexed query.
 CREATE TABLE figures (
@@ -26,6 +41,8 @@ CREATE TABLE figures (
     category TEXT NOT NULL,
     side TEXT,
     location TEXT,
+    location_code TEXT COLLATE NOCASE,
+    "group" TEXT,
     incident TEXT,
     count INTEGER NOT NULL,
     count_high INTEGER,
@@ -34,6 +51,7 @@ CREATE TABLE figures (
     reported_on TEXT NOT NULL,
     as_of TEXT NOT NULL,
     period_start TEXT,
+    via TEXT,
     quote TEXT,
     url TEXT,
     notes TEXT,
@@ -45,14 +63,18 @@ CREATE TABLE figures (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     family_key TEXT NOT NULL,
-    series_key TEXT NOT NULL
+    series_key TEXT NOT NULL,
+    side_key TEXT,
+    location_key TEXT,
+    incident_key TEXT,
+    via_key TEXT
 );
 CREATE INDEX figures_conflict ON figures (conflict, id);
 CREATE INDEX figures_source ON figures (source_id, id);
 CREATE INDEX figures_category ON figures (category, id);
-CREATE INDEX figures_side ON figures (side, id);
-CREATE INDEX figures_location ON figures (location, id);
-CREATE INDEX figures_incident ON figures (incident, id);
+CREATE INDEX figures_side ON figures (side_key, id);
+CREATE INDEX figures_location ON figures (location_key, id);
+CREATE INDEX figures_incident ON figures (incident_key, id);
 CREATE INDEX figures_status ON figures (status, id);
 CREATE INDEX figures_reported_on ON figures (reported_on, id);
 CREATE INDEX figures_as_of ON figures (as_of, id);

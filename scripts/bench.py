@@ -67,7 +67,7 @@ def make_series(rng: random.Random, count: int) -> list[dict]:
         if key not in seen:
             seen.add(key)
             series.append(dict(zip(("conflict", "category", "side", "location", "incident",
-                                    "unit", "period_start"), key, strict=True)))
+                                    "unit", "period_start"), key, strict=True), group=None))
     return series
 
 

@@ -24,7 +24,7 @@ from .csvio import (
     REPORT_HXL,
     stream_csv,
 )
-from .reconcile.report import SERIES_FIELDS, series_entry
+from .reconcile.report import series_entry, series_fields
 
 PAGE_ROWS = 1_000
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9-]+")
@@ -97,8 +97,8 @@ def _report_row(series: Mapping[str, Any]) -> list[Any]:
             for c in REPORT_COLUMNS]
 
 
-def _series_key(figure: Mapping[str, Any]) -> tuple:
-    return tuple(figure[field] for field in SERIES_FIELDS)
+def _series_key(figure: Mapping[str, Any]) -> str:
+    return figure["series_key"]
 
 
 def report_csv(db_path: Path, conflict: str, hxl: bool) -> Iterator[str]:
@@ -107,7 +107,8 @@ def report_csv(db_path: Path, conflict: str, hxl: bool) -> Iterator[str]:
     def rows(connection: Any) -> Iterator[list[Any]]:
         marks = store.flag_marks(connection, conflict)
         figures = store.report_figures(connection, conflict)
-        for key, members in groupby(figures, key=_series_key):
-            yield _report_row(series_entry(key, list(members), marks))
+        for _key, members in groupby(figures, key=_series_key):
+            group = list(members)
+            yield _report_row(series_entry(series_fields(group), group, marks))
     return stream_csv(REPORT_COLUMNS, _with_connection(db_path, rows),
                       list(REPORT_HXL.values()) if hxl else None)

@@ -36,6 +36,8 @@ source                 ``#meta+source``              who gave the number (core `
 category               ``#impact+type``              killed/injured/missing/... (core ``#impact``)
 side                   ``#group+name+side``          party whose losses (core ``#group`` = actor)
 location               ``#loc+name``                 place name (core)
+location_code          ``#loc+code``                 P-code or ISO 3166 code (core ``+code``)
+group                  ``#category+group``           children/women/... counted (core ``#category``)
 incident               ``#event+name``               one event within the crisis (core ``#event``)
 count                  ``#affected``                 the number as stated (core, always numeric)
 count_high             ``#affected+upper``           upper end of a stated range
@@ -44,6 +46,7 @@ unit                   ``#meta+unit``                what is counted (people, bu
 reported_on            ``#date+reported``            day the source gave it (core ``+reported``)
 as_of                  ``#date+end``                 last day counted (core ``+end``)
 period_start           ``#date+start``               first day counted (core ``+start``)
+via                    ``#meta+source+via``          who relayed the source's words
 quote                  ``#description+quote``        the source's words
 url                    ``#meta+url``                 link for the row (core ``+url``)
 notes                  ``#description+notes``        free text
@@ -112,6 +115,8 @@ FIGURE_HXL: dict[str, str] = {
     "category": "#impact+type",
     "side": "#group+name+side",
     "location": "#loc+name",
+    "location_code": "#loc+code",
+    "group": "#category+group",
     "incident": "#event+name",
     "count": "#affected",
     "count_high": "#affected+upper",
@@ -120,6 +125,7 @@ FIGURE_HXL: dict[str, str] = {
     "reported_on": "#date+reported",
     "as_of": "#date+end",
     "period_start": "#date+start",
+    "via": "#meta+source+via",
     "quote": "#description+quote",
     "url": "#meta+url",
     "notes": "#description+notes",
@@ -159,6 +165,7 @@ REPORT_HXL: dict[str, str] = {
     "incident": "#event+name",
     "unit": "#meta+unit",
     "period_start": "#date+start",
+    "group": "#category+group",
     "as_of": "#date+end",
     "low": "#affected+min",
     "high": "#affected+max",

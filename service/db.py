@@ -19,10 +19,11 @@ from pathlib import Path
 import sqlite_utils
 from flask import current_app, g
 
-from . import engines
+from . import engines, migrations
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The schema this code works with: schema.sql's user_version and the last migration's."""
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -58,6 +59,7 @@ def connect(path: Path | str) -> Database:
         db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")
         _check_version(db, path)
+        _upgrade_if_older(db, path)
     except BaseException:
         conn.close()
         raise
@@ -103,13 +105,41 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _check_version(db: sqlite_utils.Database, path: Path) -> None:
+    """Refuse, untouched, a database newer than the code or not made by casualty-tracker.
+
+    An older casualty-tracker database (version 1 up to SCHEMA_VERSION - 1) passes: it is
+    upgraded next.
+    """
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {version}, newer than this casualty-tracker, which "
+            f"needs version {SCHEMA_VERSION}: it was made by a later release. Upgrade "
+            "casualty-tracker to open it; the file was left unchanged."
+        )
+    if version < 1:
         raise SchemaVersionError(
             f"{path} has schema version {version}, but this casualty-tracker needs version "
             f"{SCHEMA_VERSION}. Point CASUALTY_TRACKER_DB at a casualty-tracker database "
             "made by this version, or at a new file to start afresh."
         )
+
+
+def _upgrade_if_older(db: sqlite_utils.Database, path: Path) -> None:
+    """Bring a database made by an earlier release up to SCHEMA_VERSION, in place.
+
+    Every migration step runs inside one BEGIN IMMEDIATE transaction: the upgrade happens
+    whole or not at all, and a second process starting at the same moment waits, then
+    finds the work done. Checked with a plain read first, so an up-to-date database (every
+    request) never takes the write lock here.
+    """
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    with write_transaction(db):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            migrations.upgrade(db.conn, version)
+    _check_version(db, path)
 
 
 _prepared: set[str] = set()
@@ -180,18 +210,25 @@ def prepare_postgres(url: str) -> None:
                     raw.execute(statement)
                 for statement in _statements(SCHEMA_PATH.read_text(encoding="utf-8")):
                     raw.execute(engines.postgres_ddl(statement).encode())
+            elif _has_version_table(database):
+                version = _postgres_version(database)
+                if 1 <= version < SCHEMA_VERSION:  # the same numbered steps as SQLite's
+                    migrations.upgrade(database, version)
         _check_postgres_version(database, url)
     finally:
         database.close()
 
 
-def _check_postgres_version(database: engines.PgDatabase, url: str) -> None:
-    where = engines.redact(url)
-    exists = database.execute(
+def _has_version_table(database: engines.PgDatabase) -> bool:
+    return bool(database.execute(
         "SELECT count(*) FROM information_schema.tables"
         " WHERE table_schema = current_schema() AND table_name = 'schema_version'",
-    ).fetchone()[0]
-    if not exists:
+    ).fetchone()[0])
+
+
+def _check_postgres_version(database: engines.PgDatabase, url: str) -> None:
+    where = engines.redact(url)
+    if not _has_version_table(database):
         raise SchemaVersionError(
             f"{where} holds tables but no casualty-tracker schema version: it is not a "
             "casualty-tracker database. Point CASUALTY_TRACKER_DB at an empty database or "

@@ -8,7 +8,7 @@ so the service refuses what it would otherwise have to guess at.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from .intervals import QUALIFIERS
+from .names import tidy
 
 MAX_COUNT = 1_000_000_000
 SHORT_TEXT = 200
@@ -30,6 +31,11 @@ MAX_BATCH = 10_000
 MAX_PAGE = 1_000
 MAX_ID = 2**63 - 1  # SQLite's largest INTEGER: no row can have a larger id
 CATEGORIES = ("military", "civilian", "killed", "injured", "missing", "historical", "damage")
+GROUPS = ("children", "women", "men", "elderly", "journalists", "medical_workers",
+          "aid_workers")
+LOCATION_CODE = re.compile(r"[A-Za-z0-9-]{1,50}\Z")
+MAX_LOCATION_CODE = 50
+EARTH_LATEST_OFFSET = timedelta(hours=14)  # UTC+14 (Kiribati): the first to start a day
 SOURCE_KINDS = ("government", "military", "official", "ngo", "un", "media", "independent",
                 "individual", "unknown")
 ROLES = ("reader", "editor", "admin")
@@ -42,7 +48,25 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def utc_today() -> date:
+    """Today's date in UTC."""
     return datetime.now(UTC).date()
+
+
+def today_anywhere(now: datetime | None = None) -> date:
+    """Today's date somewhere on Earth at the latest: the date in UTC+14 (API §4).
+
+    A desk in Kyiv or Baku gives figures dated its own today hours before UTC's midnight;
+    no place on Earth has a later date than UTC+14. `now` (an aware datetime) defaults to the
+    present moment.
+    """
+    moment = datetime.now(UTC) if now is None else now.astimezone(UTC)
+    return (moment + EARTH_LATEST_OFFSET).date()
+
+
+def future_date_message(today: str) -> str:
+    """The refusal of a date after `today_anywhere()`, naming the rule."""
+    return (f"May not be in the future: at most today's date anywhere on Earth, the date in "
+            f"UTC+14 ({today}).")
 
 
 # --- fields ----------------------------------------------------------------------------
@@ -62,8 +86,9 @@ class StrictInteger(fields.Integer):
 class Text(fields.String):
     """A string without NUL characters, of bounded length.
 
-    `strip` trims surrounding white space (names, places, units), so "Ganja " and "Ganja"
-    are not two places; `min_length` 1 then refuses an empty name instead of storing "".
+    `strip` tidies the text as names are stored (API §4 "Names": NFC-normalised, trimmed),
+    so "Ganja " and "Ganja" are not two places; `min_length` 1 then refuses an empty name
+    instead of storing "".
     """
 
     def __init__(self, max_length: int, *, min_length: int = 0, strip: bool = False,
@@ -84,7 +109,7 @@ class Text(fields.String):
                 raise ValidationError("Text must be valid Unicode (no lone surrogates).") \
                     from None
         if self.strip:
-            text = text.strip()
+            text = tidy(text)
         if len(text) < self.min_length:
             raise ValidationError("May not be empty." if self.min_length == 1
                                   else f"Must be at least {self.min_length} characters.")
@@ -165,6 +190,13 @@ def Slug(**kwargs: Any) -> fields.String:  # noqa: N802
                     "letter or digit, at most 100 characters."), **kwargs)
 
 
+def LocationCode(**kwargs: Any) -> fields.String:  # noqa: N802
+    """A hierarchical place code (P-code or ISO 3166): letters, digits, hyphens, <= 50."""
+    return fields.String(validate=validate.Regexp(
+        LOCATION_CODE, error="Must be a place code of 1 to 50 letters, digits and hyphens "
+                             "(e.g. UA14 or UA-14), without spaces."), **kwargs)
+
+
 def Enum(choices: tuple[str, ...], **kwargs: Any) -> fields.String:  # noqa: N802
     return fields.String(validate=validate.OneOf(choices), **kwargs)
 
@@ -189,11 +221,11 @@ def figure_rule_errors(figure: dict[str, Any]) -> dict[str, list[str]]:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    today = utc_today().isoformat()
+    today = today_anywhere().isoformat()
     reported_on, as_of = figure.get("reported_on"), figure.get("as_of")
     as_of = as_of or reported_on
     if reported_on and reported_on > today:
-        add("reported_on", f"May not be in the future (today is {today} UTC).")
+        add("reported_on", future_date_message(today))
     if reported_on and as_of and as_of > reported_on:
         add("as_of", "May not be after reported_on: a figure cannot count past the day "
                      "it was given.")
@@ -208,6 +240,8 @@ def figure_rule_errors(figure: dict[str, Any]) -> dict[str, list[str]]:
     if figure.get("category") == "damage" and figure.get("unit", "people") == "people":
         add("unit", "A damage figure must name what was damaged (e.g. 'buildings'), "
                     "not 'people'.")
+    if figure.get("category") == "damage" and figure.get("group") is not None:
+        add("group", "A damage figure counts things, not people: it has no group.")
     return errors
 
 
@@ -220,6 +254,8 @@ def _figure_fields(required: bool) -> dict[str, fields.Field]:
         "category": Enum(CATEGORIES, required=required),
         "side": Name(allow_none=True),
         "location": Name(allow_none=True),
+        "location_code": LocationCode(allow_none=True),
+        "group": Enum(GROUPS, allow_none=True),
         "incident": Name(allow_none=True),
         "count": Count(required=required),
         "count_high": Count(allow_none=True),
@@ -228,15 +264,17 @@ def _figure_fields(required: bool) -> dict[str, fields.Field]:
         "reported_on": IsoDate(required=required),
         "as_of": IsoDate(allow_none=True),
         "period_start": IsoDate(allow_none=True),
+        "via": Name(allow_none=True),
         "quote": LongText(),
         "url": HttpUrl(allow_none=True),
         "notes": LongText(),
     }
 
 
-FIGURE_DEFAULTS = {"side": None, "location": None, "incident": None, "count_high": None,
-                   "qualifier": "exact", "unit": "people", "as_of": None,
-                   "period_start": None, "quote": None, "url": None, "notes": None}
+FIGURE_DEFAULTS = {"side": None, "location": None, "location_code": None, "group": None,
+                   "incident": None, "count_high": None, "qualifier": "exact",
+                   "unit": "people", "as_of": None, "period_start": None, "via": None,
+                   "quote": None, "url": None, "notes": None}
 
 
 class FigureIn(StrictSchema.from_dict(_figure_fields(required=True))):  # type: ignore[misc]
@@ -285,10 +323,9 @@ class DisputeIn(StrictSchema):
 
     @validates_schema
     def not_in_future(self, data: dict[str, Any], **kwargs: Any) -> None:
-        today = utc_today().isoformat()
+        today = today_anywhere().isoformat()
         if data.get("reported_on", "") > today:
-            raise ValidationError({"reported_on": [
-                f"May not be in the future (today is {today} UTC)."]})
+            raise ValidationError({"reported_on": [future_date_message(today)]})
 
 
 class PageQuery(StrictSchema):
@@ -304,7 +341,10 @@ class FigureFilters(StrictSchema):
     category = Enum(CATEGORIES)
     side = Text(SHORT_TEXT, strip=True)
     location = Text(SHORT_TEXT, strip=True)
+    location_code = LocationCode(metadata={"description": "exact, case-insensitive"})
+    group = Enum(GROUPS)
     incident = Text(SHORT_TEXT, strip=True)
+    via = Text(SHORT_TEXT, strip=True)
     status = Enum(FIGURE_STATUSES, load_default="active")
     reported_from = IsoDate()
     reported_to = IsoDate()
@@ -338,6 +378,8 @@ class FigureOut(Schema):
     category = fields.String(metadata={"enum": list(CATEGORIES)})
     side = fields.String(allow_none=True)
     location = fields.String(allow_none=True)
+    location_code = fields.String(allow_none=True)
+    group = fields.String(allow_none=True, metadata={"enum": [*GROUPS, None]})
     incident = fields.String(allow_none=True)
     count = fields.Integer()
     count_high = fields.Integer(allow_none=True)
@@ -346,6 +388,7 @@ class FigureOut(Schema):
     reported_on = fields.String()
     as_of = fields.String()
     period_start = fields.String(allow_none=True)
+    via = fields.String(allow_none=True)
     quote = fields.String(allow_none=True)
     url = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
@@ -520,6 +563,7 @@ class ReportSeriesOut(Schema):
     incident = fields.String(allow_none=True)
     unit = fields.String()
     period_start = fields.String(allow_none=True)
+    group = fields.String(allow_none=True)
     cumulative = fields.Boolean()
     as_of = fields.String()
     figure_count = fields.Integer()

@@ -21,26 +21,42 @@ import sqlite_utils
 from .db import write_transaction
 from .engines import INTEGRITY_ERRORS
 from .intervals import interval
+from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
 from .reconcile.rules import Finding
 
 FIGURE_INPUT_FIELDS = (
-    "conflict", "source", "category", "side", "location", "incident", "count", "count_high",
-    "qualifier", "unit", "reported_on", "as_of", "period_start", "quote", "url", "notes",
+    "conflict", "source", "category", "side", "location", "location_code", "group",
+    "incident", "count", "count_high", "qualifier", "unit", "reported_on", "as_of",
+    "period_start", "via", "quote", "url", "notes",
 )
+NEW_IN_SCHEMA_2 = ("location_code", "group", "via")
+"""Figure fields a schema-1 version snapshot lacks (null for those figures)."""
 SERIES_FIELDS = ("conflict", "category", "side", "location", "incident", "unit",
-                 "period_start")
+                 "period_start", "group")
+NAME_FIELDS = frozenset({"side", "location", "incident", "unit", "via"})
+"""Figure fields compared folded (API §4 "Names"); the source name is the sixth."""
 FAMILY_FIELDS = tuple(field for field in SERIES_FIELDS if field != "location")
 _LOCATION = SERIES_FIELDS.index("location")
 _FIGURE_COLUMNS = tuple(f for f in FIGURE_INPUT_FIELDS if f != "source")
+_KEY_COLUMNS = {"side_key": "side", "location_key": "location", "incident_key": "incident",
+                "via_key": "via"}
+"""Folded copies of the name fields that GET /figures filters on (indexed lookups)."""
 FIGURE_OUTPUT_FIELDS = (
-    "id", "conflict", "source", "source_id", "category", "side", "location", "incident",
-    "count", "count_high", "qualifier", "unit", "reported_on", "as_of", "period_start",
-    "quote", "url", "notes", "low", "high", "status", "retraction_reason", "version",
-    "created_at", "updated_at",
+    "id", "conflict", "source", "source_id", "category", "side", "location",
+    "location_code", "group", "incident", "count", "count_high", "qualifier", "unit",
+    "reported_on", "as_of", "period_start", "via", "quote", "url", "notes", "low", "high",
+    "status", "retraction_reason", "version", "created_at", "updated_at",
 )
+
+
+def _column(name: str) -> str:
+    """A figures column as SQL: "group" is a reserved word, so always quoted."""
+    return f'"{name}"'
+
+
 _FIGURE_SELECT = (
-    "SELECT " + ", ".join("s.name AS source" if c == "source" else f"f.{c}"
+    "SELECT " + ", ".join("s.name AS source" if c == "source" else f"f.{_column(c)}"
                           for c in FIGURE_OUTPUT_FIELDS)
     + " FROM figures f JOIN sources s ON s.id = f.source_id"
 )
@@ -72,14 +88,20 @@ def _key(values: Sequence[Any]) -> str:
     return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
+def _key_value(figure: Mapping[str, Any], field: str) -> Any:
+    value = figure[field]
+    return fold_or_none(value) if field in NAME_FIELDS else value
+
+
 def family_key(figure: Mapping[str, Any]) -> str:
-    """The reconciliation family: every series field but location (see API §6)."""
-    return _key([figure[f] for f in FAMILY_FIELDS])
+    """The reconciliation family: every series field but location, names folded (API §6)."""
+    return _key([_key_value(figure, f) for f in FAMILY_FIELDS])
 
 
 def series_key(figure: Mapping[str, Any]) -> str:
-    """The series (API §6): conflict, category, side, location, incident, unit, period."""
-    return _key([figure[f] for f in SERIES_FIELDS])
+    """The series (API §6): conflict, category, side, location, incident, unit, period
+    and group, with the names folded (§4 "Names"), as a compact JSON array."""
+    return _key([_key_value(figure, f) for f in SERIES_FIELDS])
 
 
 def family_of_series(key: str) -> str:
@@ -99,9 +121,9 @@ def whole_series_of_family(key: str) -> str:
 # --- sources ---------------------------------------------------------------------------
 
 def _source(db: sqlite_utils.Database, name: str, now: str) -> tuple[int, str]:
-    """(id, stored name) of the source called `name` in any case; created with this
-    spelling if new."""
-    key = name.casefold()
+    """(id, stored name) of the source whose name folds like `name` (API §4 "Names");
+    created with this spelling if new."""
+    key = fold(name)
     db.execute(
         "INSERT INTO sources (name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (name_key) DO NOTHING",
@@ -120,7 +142,7 @@ def ensure_source(db: sqlite_utils.Database, name: str, kind: str | None = None,
     now = utc_now()
     with write_transaction(db):
         existed = db.execute("SELECT 1 FROM sources WHERE name_key = ?",
-                             (name.casefold(),)).fetchone()
+                             (fold(name),)).fetchone()
         source_id = _source_id(db, name, now)
         if not existed and (kind or affiliation):
             db.execute("UPDATE sources SET kind = coalesce(?, kind), affiliation = ? "
@@ -129,10 +151,22 @@ def ensure_source(db: sqlite_utils.Database, name: str, kind: str | None = None,
 
 
 def get_source(db: sqlite_utils.Database, source_id: int) -> dict:
+    """The source; raises NotFound, naming where it went if it was merged (API §5)."""
     rows = list(db.query(f"{_SOURCE_SELECT} WHERE id = ?", (source_id,)))
     if not rows:
-        raise NotFound(f"There is no source {source_id}.")
+        _source_not_found(db, source_id)
     return rows[0]
+
+
+def _source_not_found(db: sqlite_utils.Database, source_id: int) -> None:
+    """Raise NotFound for a source id; a merged-away id names the source it went into."""
+    merge = db.execute("SELECT merged_into, name FROM source_merges WHERE source_id = ?",
+                       (source_id,)).fetchone()
+    if merge is not None:
+        into, name = merge
+        raise NotFound(f"Source {source_id} ({name!r}) was merged into source {into}: their "
+                       f"names match (API §5). Use source {into}.")
+    raise NotFound(f"There is no source {source_id}.")
 
 
 def list_sources(db: sqlite_utils.Database, *, after_id: int, limit: int,
@@ -140,7 +174,7 @@ def list_sources(db: sqlite_utils.Database, *, after_id: int, limit: int,
     where, params = ["id > ?"], [after_id]
     if name is not None:
         where.append("name_key = ?")
-        params.append(name.casefold())
+        params.append(fold(name))
     if kind is not None:
         where.append("kind = ?")
         params.append(kind)
@@ -152,7 +186,7 @@ def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[st
     """Set kind and/or affiliation; the source's series are re-reconciled next run."""
     with write_transaction(db):
         if not db.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone():
-            raise NotFound(f"There is no source {source_id}.")
+            _source_not_found(db, source_id)
         assignments = ", ".join(f"{column} = ?" for column in changes)
         db.execute(f"UPDATE sources SET {assignments}, updated_at = ? WHERE id = ?",
                    (*changes.values(), utc_now(), source_id))
@@ -164,9 +198,14 @@ def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[st
 # --- figures ---------------------------------------------------------------------------
 
 def _derived(figure: Mapping[str, Any]) -> dict:
+    """The stored values computed from a figure: its interval, keys and folded names."""
     low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
     return {"low": low, "high": high, "family_key": family_key(figure),
-            "series_key": series_key(figure)}
+            "series_key": series_key(figure),
+            **{column: fold_or_none(figure[field]) for column, field in _KEY_COLUMNS.items()}}
+
+
+_DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 
 
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
@@ -200,24 +239,22 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     hand rather than read back.
     """
     now = utc_now()
-    columns = (*_FIGURE_COLUMNS, "source_id", "low", "high", "family_key", "series_key",
-               "created_at", "updated_at")
-    insert = (f"INSERT INTO figures (id, {', '.join(columns)}) "
+    columns = (*_FIGURE_COLUMNS, "source_id", *_DERIVED_COLUMNS, "created_at", "updated_at")
+    insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
         sources: dict[str, tuple[int, str]] = {}
         rows, versions, series = [], [], set()
         for figure_id, figure in enumerate(figures, start=first_id):
-            name_key = figure["source"].casefold()
+            name_key = fold(figure["source"])
             if name_key not in sources:
                 sources[name_key] = _source(db, figure["source"], now)
             source_id, source_name = sources[name_key]
             derived = _derived(figure)
             series.add(derived["series_key"])
             rows.append((figure_id, *(figure[c] for c in _FIGURE_COLUMNS), source_id,
-                         derived["low"], derived["high"], derived["family_key"],
-                         derived["series_key"], now, now))
+                         *(derived[c] for c in _DERIVED_COLUMNS), now, now))
             snapshot = _new_figure(figure_id, figure, source_name, source_id, derived, now)
             versions.append((figure_id, json.dumps(snapshot, ensure_ascii=False), now))
         db.conn.executemany(insert, rows)
@@ -234,8 +271,9 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
 def _new_figure(figure_id: int, figure: Mapping[str, Any], source: str, source_id: int,
                 derived: Mapping[str, Any], now: str) -> dict:
     """A new figure exactly as get_figure returns it (its version 1 snapshot)."""
-    values = {**figure, **derived, "id": figure_id, "source": source, "source_id": source_id,
-              "status": "active", "retraction_reason": None, "version": 1,
+    values = {**figure, "low": derived["low"], "high": derived["high"], "id": figure_id,
+              "source": source, "source_id": source_id, "status": "active",
+              "retraction_reason": None, "version": 1,
               "created_at": now, "updated_at": now}
     return {column: values[column] for column in FIGURE_OUTPUT_FIELDS}
 
@@ -251,7 +289,9 @@ def get_figure(db: sqlite_utils.Database, figure_id: int) -> dict:
     return rows[0]
 
 
-_EQUALITY_FILTERS = ("conflict", "category", "side", "location", "incident")
+_EQUALITY_FILTERS = ("conflict", "category", "group")
+_FOLDED_FILTERS = {"side": "side_key", "location": "location_key",
+                   "incident": "incident_key", "via": "via_key"}
 _RANGE_FILTERS = {
     "reported_from": ("reported_on", ">="), "reported_to": ("reported_on", "<="),
     "as_of_from": ("as_of", ">="), "as_of_to": ("as_of", "<="),
@@ -271,10 +311,10 @@ def export_figures_page(db: sqlite_utils.Database, filters: Mapping[str, Any], *
     """One page of the figures export: csvio.FIGURE_COLUMNS values, as tuples, by id."""
     where, params = _figure_filters(filters, after_id)
     return db.execute(
-        "SELECT f.id, f.conflict, s.name, f.category, f.side, f.location, f.incident, f.count,"
-        " f.count_high, f.qualifier, f.unit, f.reported_on, f.as_of, f.period_start, f.quote,"
-        " f.url, f.notes, f.low, f.high, f.status, f.retraction_reason, f.version,"
-        " f.created_at, f.updated_at, s.kind, s.affiliation,"
+        "SELECT f.id, f.conflict, s.name, f.category, f.side, f.location, f.location_code,"
+        ' f."group", f.incident, f.count, f.count_high, f.qualifier, f.unit, f.reported_on,'
+        " f.as_of, f.period_start, f.via, f.quote, f.url, f.notes, f.low, f.high, f.status,"
+        " f.retraction_reason, f.version, f.created_at, f.updated_at, s.kind, s.affiliation,"
         " (SELECT count(*) FROM flag_figures ff JOIN flags fl ON fl.id = ff.flag_id"
         "   WHERE ff.figure_id = f.id AND fl.status = 'open')"
         f" FROM figures f JOIN sources s ON s.id = f.source_id WHERE {where}"
@@ -286,11 +326,18 @@ def _figure_filters(filters: Mapping[str, Any], after_id: int) -> tuple[str, lis
     where, params = ["f.id > ?"], [after_id]
     for name in _EQUALITY_FILTERS:
         if filters.get(name) is not None:
-            where.append(f"f.{name} = ?")
+            where.append(f"f.{_column(name)} = ?")
             params.append(filters[name])
+    for name, column in _FOLDED_FILTERS.items():
+        if filters.get(name) is not None:
+            where.append(f"f.{column} = ?")
+            params.append(fold(filters[name]))
+    if filters.get("location_code") is not None:
+        where.append("f.location_code = ? COLLATE NOCASE")
+        params.append(filters["location_code"])
     if filters.get("source") is not None:
         where.append("f.source_id = (SELECT id FROM sources WHERE name_key = ?)")
-        params.append(filters["source"].casefold())
+        params.append(fold(filters["source"]))
     status = filters.get("status") or "active"
     if status != "all":
         where.append("f.status = ?")
@@ -319,13 +366,13 @@ def correct_figure(db: sqlite_utils.Database, figure_id: int, changes: Mapping[s
             merged["as_of"] = merged["reported_on"]
         check(merged)
         changed = {f: v for f, v in merged.items() if v != current[f]}
-        if "source" in changed and changed["source"].casefold() == current["source"].casefold():
+        if "source" in changed and fold(changed["source"]) == fold(current["source"]):
             del changed["source"]
         if not changed:
             return current
         row = {f: merged[f] for f in _FIGURE_COLUMNS} | _derived(merged)
         row["source_id"] = _source_id(db, merged["source"], now)
-        assignments = ", ".join(f"{column} = ?" for column in row)
+        assignments = ", ".join(f"{_column(column)} = ?" for column in row)
         db.execute(
             f"UPDATE figures SET {assignments}, version = version + 1, updated_at = ? "
             "WHERE id = ?", (*row.values(), now, figure_id),
@@ -357,7 +404,8 @@ def figure_history(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
         "SELECT snapshot, change, recorded_at FROM figure_versions WHERE figure_id = ?"
         " ORDER BY version", (figure_id,),
     )
-    return [json.loads(snapshot) | {"change": change, "recorded_at": recorded_at}
+    missing = dict.fromkeys(NEW_IN_SCHEMA_2)  # versions recorded before schema 2
+    return [missing | json.loads(snapshot) | {"change": change, "recorded_at": recorded_at}
             for snapshot, change, recorded_at in rows]
 
 
@@ -368,14 +416,15 @@ def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int 
     Seeds use it so that loading them twice adds nothing, even after a seed figure has
     been corrected: version 1 is compared, not the current row.
     """
-    fields = ("conflict", "category", "side", "location", "incident", "unit", "period_start",
+    fields = ("conflict", "category", "side", "location", "location_code", "group", "incident",
+              "unit", "period_start", "via",
               "reported_on", "as_of", "count", "qualifier", "quote")
     # compared in Python, so one query serves both engines (no JSON functions in SQL)
     for figure_id, snapshot in db.execute(
             "SELECT v.figure_id, v.snapshot FROM figures f JOIN figure_versions v"
             " ON v.figure_id = f.id AND v.version = 1"
             " WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) ORDER BY f.id",
-            [figure["source"].casefold()]):
+            [fold(figure["source"])]):
         first = json.loads(snapshot)
         if all(first.get(f) == figure[f] for f in fields):
             return figure_id
@@ -396,7 +445,7 @@ def add_dispute(db: sqlite_utils.Database, figure_id: int, dispute: Mapping[str,
     now = utc_now()
     with write_transaction(db):
         figure = get_figure(db, figure_id)
-        if dispute["source"].casefold() == figure["source"].casefold():
+        if fold(dispute["source"]) == fold(figure["source"]):
             raise Invalid("source", "A source cannot dispute its own figure; the disputing "
                                     "source must differ from the figure's.")
         source_id = _source_id(db, dispute["source"], now)
@@ -424,7 +473,7 @@ def dispute_exists(db: sqlite_utils.Database, figure_id: int, source: str,
     return db.execute(
         "SELECT 1 FROM disputes d JOIN sources s ON s.id = d.source_id"
         " WHERE d.figure_id = ? AND s.name_key = ? AND d.reported_on = ?",
-        (figure_id, source.casefold(), reported_on),
+        (figure_id, fold(source), reported_on),
     ).fetchone() is not None
 
 
@@ -626,7 +675,7 @@ def all_series_keys(db: sqlite_utils.Database) -> list[str]:
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
-           f.count_high, f.low, f.high, f.series_key
+           f.count_high, f.low, f.high, f."group", f.series_key
     FROM figures f JOIN sources s ON s.id = f.source_id
 """
 
@@ -810,14 +859,15 @@ def flag_summary(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
 # --- reconciliation: the report --------------------------------------------------------
 
 def report_figures(db: sqlite_utils.Database, conflict: str) -> Iterable[dict]:
-    """The conflict's active figures with their source's affiliation, in series order."""
+    """The conflict's active figures with their source's affiliation, grouped by series
+    (consecutive, oldest figure first: the report spells a series' names as it does)."""
     return db.query(
         "SELECT f.id, f.conflict, f.category, f.side, f.location, f.incident, f.unit,"
-        " f.period_start, f.as_of, f.reported_on, f.count, f.qualifier, f.low, f.high,"
-        " f.source_id, s.name AS source, s.affiliation"
+        ' f.period_start, f."group", f.as_of, f.reported_on, f.count, f.qualifier, f.low,'
+        " f.high, f.source_id, s.name AS source, s.affiliation, f.series_key"
         " FROM figures f JOIN sources s ON s.id = f.source_id"
         " WHERE f.conflict = ? AND f.status = 'active'"
-        " ORDER BY f.category, f.side, f.location, f.incident, f.unit, f.period_start, f.id",
+        " ORDER BY f.series_key, f.id",
         (conflict,))
 
 

@@ -58,7 +58,8 @@ def test_copy_from_sqlite_to_postgresql_keeps_everything(postgres: Cluster,
     path = tmp_path / "old.db"
     editor, ids = filled(path)
     before = everything(path)
-    assert all(before[table] for table in TABLES), {t: len(r) for t, r in before.items()}
+    assert all(before[table] for table in TABLES if table != "source_merges"), \
+        {t: len(r) for t, r in before.items()}  # (merges come only from an upgrade)
     url = postgres.create_database()
     result = CliRunner().invoke(main, ["copy", "--from", str(path), "--to", url])
     assert result.exit_code == 0, result.output

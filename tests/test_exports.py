@@ -33,16 +33,17 @@ INPUT_FIELDS = ("conflict", "source", "category", "side", "location", "incident"
 SECTION_4_FIELDS = ("id", *INPUT_FIELDS, "low", "high", "status", "version", "created_at",
                     "updated_at")
 FIGURE_EXPORT_COLUMNS = [
-    "id", "conflict", "source", "category", "side", "location", "incident", "count",
-    "count_high", "qualifier", "unit", "reported_on", "as_of", "period_start", "quote", "url",
-    "notes", "low", "high", "status", "retraction_reason", "version", "created_at",
-    "updated_at", "source_kind", "source_affiliation", "open_flags",
+    "id", "conflict", "source", "category", "side", "location", "location_code", "group",
+    "incident", "count", "count_high", "qualifier", "unit", "reported_on", "as_of",
+    "period_start", "via", "quote", "url", "notes", "low", "high", "status",
+    "retraction_reason", "version", "created_at", "updated_at", "source_kind",
+    "source_affiliation", "open_flags",
 ]
 FLAG_EXPORT_COLUMNS = ["id", "rule", "severity", "conflict", "figure_ids", "explanation",
                        "status", "note", "first_seen_run", "last_seen_run"]
 REPORT_EXPORT_COLUMNS = ["conflict", "category", "side", "location", "incident", "unit",
-                         "period_start", "as_of", "low", "high", "best", "independent_best",
-                         "open_flags", "grade", "sources"]
+                         "period_start", "group", "as_of", "low", "high", "best",
+                         "independent_best", "open_flags", "grade", "sources"]
 QUOTED_CELL = re.compile(r'"(?:[^"]|"")*"')
 
 
@@ -405,7 +406,8 @@ def test_report_export_matches_the_json_report(client: FlaskClient,
     civilian = next(r for r in records if r["category"] == "civilian")
     assert civilian == {
         "conflict": NK, "category": "civilian", "side": "Azerbaijan", "location": "",
-        "incident": "", "unit": "people", "period_start": "", "as_of": "2020-10-04",
+        "incident": "", "unit": "people", "period_start": "", "group": "",
+        "as_of": "2020-10-04",
         "low": "30", "high": "22", "best": "25", "independent_best": "", "open_flags": "2",
         "grade": "contested",
         "sources": "Armenian MoD: 30 (2020-10-04); Azerbaijani officials: 25 (2020-10-04)",
@@ -430,9 +432,10 @@ def test_hxl_row_sits_under_the_header(client: FlaskClient, corpus: dict[str, in
     hxl_rows = rows_of(export(client, "figures.csv?status=all&hxl=1"))
     assert hxl_rows[0] == plain_rows[0]
     assert hxl_rows[2:] == plain_rows[1:]
-    assert hxl_rows[1][:8] == ["#meta+id", "#crisis+code", "#meta+source", "#impact+type",
-                               "#group+name+side", "#loc+name", "#event+name", "#affected"]
-    assert hxl_rows[1][11] == "#date+reported"
+    assert hxl_rows[1][:10] == ["#meta+id", "#crisis+code", "#meta+source", "#impact+type",
+                                "#group+name+side", "#loc+name", "#loc+code", "#category+group",
+                                "#event+name", "#affected"]
+    assert hxl_rows[1][13] == "#date+reported"
     assert all(tag.startswith("#") for tag in hxl_rows[1])
     assert len(hxl_rows[1]) == len(FIGURE_EXPORT_COLUMNS)
     assert rows_of(export(client, "figures.csv?hxl=0")) == rows_of(export(client, "figures.csv"))

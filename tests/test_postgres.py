@@ -6,8 +6,12 @@ parametrised fixtures in conftest.py."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +23,7 @@ from realserver import cli, environment
 from service import create_app, db, engines
 from service.cli import main
 from service.config import Settings
+from service.store import utc_now
 
 OPENING = [["seed"], ["keys", "create", "--role", "editor", "--name", "x"], ["keys", "list"],
            ["reconcile"], ["export", "figures"]]
@@ -51,7 +56,8 @@ def test_another_schema_version_is_refused_and_left_alone(postgres: Cluster) -> 
         connection.execute("UPDATE schema_version SET version = 99")
     result = CliRunner().invoke(main, ["seed", "--db", url])
     assert result.exit_code == 1
-    assert "schema version 99" in result.stderr and "needs version 1" in result.stderr
+    assert "schema version 99" in result.stderr
+    assert f"needs version {db.SCHEMA_VERSION}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert fetch(url, "SELECT version FROM schema_version") == [(99,)]
@@ -154,3 +160,50 @@ def test_a_lost_server_answers_503_and_the_next_request_works(postgres: Cluster)
     assert [f["count"] for f in page["items"]] == [22]  # nothing half-written
     assert client.post("/api/v1/figures", json=figure(count=24), headers=editor).status_code \
         == 201
+
+
+def test_a_schema_1_database_is_upgraded_by_the_same_numbered_steps(
+        postgres: Cluster, tmp_path: Path) -> None:
+    """The 1.0 release's database (tests/data/schema1.db), rebuilt in PostgreSQL at
+    schema 1, is upgraded in place by the migration steps SQLite runs, to exactly the
+    rows the upgraded SQLite file holds."""
+    original = Path(__file__).parent / "data" / "schema1.db"
+    sqlite_copy = tmp_path / "schema1.db"
+    shutil.copy(original, sqlite_copy)
+    url = postgres.create_database()
+    with closing(sqlite3.connect(original)) as old, psycopg.connect(url) as new:
+        for statement in engines.POSTGRES_PREAMBLE:
+            new.execute(statement)
+        new.execute("UPDATE schema_version SET version = 1")
+        tables = [name for name, in old.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
+        for (sql,) in old.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
+                                  " ORDER BY type = 'index', rowid"):
+            sql = sql.replace("    full INTEGER", '    "full" INTEGER')  # reserved in PG
+            new.execute(engines.postgres_ddl(sql))
+        for table in tables:
+            cursor = old.execute(f"SELECT * FROM {table}")
+            names = ", ".join(f'"{d[0]}"' for d in cursor.description)
+            marks = ", ".join("%s" for _ in cursor.description)
+            with new.cursor() as insert:
+                insert.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                                   cursor.fetchall())
+    upgraded = {}
+    started = utc_now()
+
+    def same_moment(value: object) -> object:  # each upgrade stamps its own "now"
+        return "<upgrade time>" if isinstance(value, str) and value >= started \
+            and value[:2] == "20" else value
+
+    for target in (sqlite_copy, url):
+        connection = db.connect(target)  # upgrades
+        try:
+            upgraded[str(target)] = {table: sorted(
+                (tuple(map(same_moment, row)) for row in connection.execute(
+                    f"SELECT * FROM {table}").fetchall()), key=repr)
+                for table in tables + ["source_merges"]}
+        finally:
+            connection.close()
+    assert fetch(url, "SELECT version FROM schema_version") == [(db.SCHEMA_VERSION,)]
+    assert upgraded[url] == upgraded[str(sqlite_copy)]
+    assert upgraded[url]["source_merges"]  # the step really merged sources

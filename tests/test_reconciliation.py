@@ -248,13 +248,13 @@ def test_every_rule_raises_exactly_its_flag(client: FlaskClient, editor: dict[st
     # One flag per the "one flag per" column: the keys name what §6 says.
     keys = dict(database.execute("SELECT id, flag_key FROM flags").fetchall())
     alpha, beta, gamma = (source_id(client, name) for name in (ALPHA, BETA, GAMMA))
-    series = [CONFLICT, "military", "North", None, None, "people", None]
+    series = [CONFLICT, "military", "north", None, None, "people", None, None]
     assert json.loads(keys[by_ids[(n["a1"], n["b1"], n["a1b"], n["b1b"])]["id"]]) == \
         [*series, alpha, beta]
     assert json.loads(keys[by_ids[(n["c1"], n["c2"])]["id"]]) == \
-        [CONFLICT, "civilian", "North", None, None, "people", None, gamma]
+        [CONFLICT, "civilian", "north", None, None, "people", None, None, gamma]
     assert json.loads(keys[by_ids[(n["d3"], n["d4"])]["id"]]) == \
-        [CONFLICT, "injured", "North", None, None, "people", None, alpha, "2024-03-03"]
+        [CONFLICT, "injured", "north", None, None, "people", None, None, alpha, "2024-03-03"]
     assert json.loads(keys[by_ids[(n["w1"], n["p1"])]["id"]]) == [n["p1"], n["w1"]]
     assert json.loads(keys[by_ids[(n["m1"],)]["id"]]) == [n["m1"]]
 

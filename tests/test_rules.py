@@ -85,7 +85,9 @@ def fact(
 
 
 def series_key(*extra: object, location: str | None = None, period: str | None = None) -> str:
-    fields = [CONFLICT, "civilian", "Azerbaijan", location, None, "people", period]
+    """A flag key: the series fields with the names folded (§4 "Names"), group last."""
+    fields = [CONFLICT, "civilian", "azerbaijan", location and location.casefold(), None,
+              "people", period, None]
     return json.dumps(fields + list(extra), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -172,7 +174,7 @@ def test_earlier_higher_figure_of_another_source_is_a_disagreement() -> None:
         fact(2, 2, 900, "2020-10-05", category="military", side=None),
     ]
     findings = evaluate_family(facts, [])
-    key = json.dumps([CONFLICT, "military", None, None, None, "people", None, 1, 2])
+    key = json.dumps([CONFLICT, "military", None, None, None, "people", None, None, 1, 2])
     assert summary(findings) == [("disagreement", key.replace(", ", ","), (1, 2), "medium")]
     assert findings[0].explanation == (
         "Azerbaijan's Foreign Ministry reported 1,280 military deaths as of 2020-10-01, but "
@@ -481,11 +483,12 @@ def test_series_fields_order() -> None:
     assert series_fields(located) == (
         CONFLICT,
         "civilian",
-        "Azerbaijan",
-        "Ganja",
+        "azerbaijan",
+        "ganja",
         "strike",
         "people",
         PERIOD,
+        None,
     )
 
 
@@ -496,7 +499,7 @@ def test_keys_are_compact_json_and_keep_non_ascii() -> None:
     ]
     (finding,) = evaluate_family(facts, [])
     assert finding.key == (
-        '["nagorno-karabakh-2020","civilian","Azerbaijan","Gəncə",null,"people",null,1,2]'
+        '["nagorno-karabakh-2020","civilian","azerbaijan","gəncə",null,"people",null,null,1,2]'
     )
 
 

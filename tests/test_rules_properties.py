@@ -14,6 +14,7 @@ from itertools import permutations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.names import fold, fold_or_none
 from service.reconcile.rules import Dispute, Fact, Finding, evaluate_family
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None)
@@ -118,14 +119,16 @@ def key(*parts: object) -> str:
 
 
 def series(fact: Fact) -> tuple:
+    """A series as §6 (1.1) names it: names folded (§4 "Names"), group last."""
     return (
         fact.conflict,
         fact.category,
-        fact.side,
-        fact.location,
-        fact.incident,
-        fact.unit,
+        fold_or_none(fact.side),
+        fold_or_none(fact.location),
+        fold_or_none(fact.incident),
+        fold(fact.unit),
         fact.period_start,
+        fact.group,
     )
 
 

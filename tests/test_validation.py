@@ -22,7 +22,8 @@ TEXT_FIELDS = ("source", "side", "location", "incident", "unit", "quote", "notes
 
 
 def tomorrow() -> str:
-    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    """The first date no place on Earth has reached yet: the day after today in UTC+14."""
+    return (datetime.now(UTC) + timedelta(hours=14, days=1)).date().isoformat()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from itertools import groupby
 from typing import Any
 
 SERIES_FIELDS = ("conflict", "category", "side", "location", "incident", "unit",
-                 "period_start")
+                 "period_start", "group")
 CONTESTING_RULES = frozenset({"disagreement", "part_exceeds_whole"})
 
 FlagMarks = Mapping[int, Sequence[tuple[int, str, str]]]
@@ -29,14 +29,24 @@ def median(counts: Sequence[int]) -> int | float | None:
     return int(value) if value.denominator == 1 else float(value)
 
 
-def _series_key(figure: Mapping[str, Any]) -> tuple:
-    return tuple(figure[field] for field in SERIES_FIELDS)
+def _series_key(figure: Mapping[str, Any]) -> Any:
+    return figure["series_key"]
+
+
+def series_fields(figures: Sequence[Mapping[str, Any]]) -> tuple:
+    """A series' key fields, names spelled as in its oldest figure (the lowest id)."""
+    oldest = min(figures, key=lambda figure: figure["id"])
+    return tuple(oldest[field] for field in SERIES_FIELDS)
 
 
 def build_report(figures: Iterable[Mapping[str, Any]], marks: FlagMarks) -> list[dict]:
-    """Report entries for figures that arrive grouped by series (consecutive)."""
-    return [series_entry(key, list(members), marks)
-            for key, members in groupby(figures, key=_series_key)]
+    """Report entries for figures that arrive grouped by series (consecutive; each with the
+    folded `series_key` the store computed)."""
+    entries = []
+    for _key, members in groupby(figures, key=_series_key):
+        group = list(members)
+        entries.append(series_entry(series_fields(group), group, marks))
+    return entries
 
 
 def _latest(figure: Mapping[str, Any]) -> tuple:

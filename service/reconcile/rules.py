@@ -57,6 +57,8 @@ from functools import reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
 
+from ..names import fold, fold_or_none
+
 K = TypeVar("K")
 T = TypeVar("T")
 
@@ -85,6 +87,7 @@ class Fact:
     count_high: int | None
     low: int
     high: int | None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,21 +111,29 @@ class Finding:
     explanation: str
 
 
-SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None]
-_FAMILY_FIELDS = ("conflict", "category", "side", "incident", "unit", "period_start")
+SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None,
+                     str | None]
 
 
 def series_fields(fact: Fact) -> SeriesFields:
-    """The fields that name a fact's series, in the order flag keys list them."""
+    """The fields that name a fact's series, in the order flag keys list them, with the
+    names folded (API §4 "Names": "Russia" and "russia" are one side)."""
     return (
         fact.conflict,
         fact.category,
-        fact.side,
-        fact.location,
-        fact.incident,
-        fact.unit,
+        fold_or_none(fact.side),
+        fold_or_none(fact.location),
+        fold_or_none(fact.incident),
+        fold(fact.unit),
         fact.period_start,
+        fact.group,
     )
+
+
+def _family_fields(fact: Fact) -> tuple:
+    """The series fields but location: what a part shares with its whole."""
+    fields = series_fields(fact)
+    return fields[:3] + fields[4:]
 
 
 def severity(low: int, high: int) -> str:
@@ -177,7 +188,7 @@ def _ordered(findings: list[Finding]) -> list[Finding]:
 
 def _check_one_family(facts: Sequence[Fact]) -> None:
     """Refuse mixed families: part_exceeds_whole would silently compare unrelated figures."""
-    families = {tuple(getattr(fact, name) for name in _FAMILY_FIELDS) for fact in facts}
+    families = {_family_fields(fact) for fact in facts}
     if len(families) > 1:
         raise ValueError(f"facts span {len(families)} families; pass one family at a time")
 

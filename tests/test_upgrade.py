@@ -1,0 +1,353 @@
+"""Schema 1 -> 2, upgraded in place at start-up (API §5; issue 9).
+
+tests/data/schema1.db was made by the previous release's own code (commit b5f4ee2) with
+tests/data/make_schema1_db.py, which says how. Each test upgrades a copy with today's code
+and compares what was there before - read with plain sqlite3 - with what is there after.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from flask.testing import FlaskClient
+
+from service import create_app, db, migrations, store
+from service.config import Settings
+from service.names import fold
+from service.reconcile import run as run_engine
+
+DATA = Path(__file__).parent / "data"
+FIXTURE = json.loads((DATA / "schema1.json").read_text(encoding="utf-8"))
+API = "/api/v1"
+SCHEMA_1_FIGURE_COLUMNS = (
+    "id", "conflict", "source_id", "category", "side", "location", "incident", "count",
+    "count_high", "qualifier", "unit", "reported_on", "as_of", "period_start", "quote",
+    "url", "notes", "low", "high", "status", "retraction_reason", "version", "created_at",
+    "updated_at", "family_key", "series_key",
+)
+UNCHANGED_TABLES = ("figure_versions", "flag_figures", "api_keys", "idempotency_keys",
+                    "reconciliation_runs", "reconciliation_lease")
+
+
+def rows(path: Path, sql: str) -> list[dict[str, Any]]:
+    """Rows as dicts, read with plain sqlite3 (no upgrade, no casualty-tracker code)."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def user_version(path: Path) -> int:
+    return rows(path, "PRAGMA user_version")[0]["user_version"]
+
+
+def state(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every row that matters, schema-1 columns only, in a stable order."""
+    return {
+        "figures": rows(path, f"SELECT {', '.join(SCHEMA_1_FIGURE_COLUMNS)} FROM figures"
+                              " ORDER BY id"),
+        "sources": rows(path, "SELECT * FROM sources ORDER BY id"),
+        "disputes": rows(path, "SELECT * FROM disputes ORDER BY id"),
+        "flags": rows(path, "SELECT * FROM flags ORDER BY id"),
+        "dirty_series": rows(path, "SELECT * FROM dirty_series ORDER BY series_key"),
+        **{table: rows(path, f"SELECT * FROM {table} ORDER BY 1, 2")
+           for table in UNCHANGED_TABLES},
+    }
+
+
+@pytest.fixture
+def old_db(tmp_path: Path) -> Path:
+    """A copy of the schema-1 file, never opened by today's code yet."""
+    path = tmp_path / "casualty-tracker.db"
+    shutil.copyfile(DATA / "schema1.db", path)
+    assert user_version(path) == 1
+    return path
+
+
+def upgrade(path: Path) -> sqlite_utils.Database:
+    connection = db.connect(path)
+    assert user_version(path) == db.SCHEMA_VERSION == 2
+    return connection
+
+
+def client_for(path: Path) -> FlaskClient:
+    return create_app(Settings(db_path=path, reconcile_seconds=0)).test_client()
+
+
+def expected_merges(sources: list[dict[str, Any]]) -> dict[int, int]:
+    """merged-away id -> the oldest source whose name folds alike (§5)."""
+    oldest: dict[str, dict[str, Any]] = {}
+    merges = {}
+    for source in sorted(sources, key=lambda s: (s["created_at"], s["id"])):
+        first = oldest.setdefault(fold(source["name"]), source)
+        if first is not source:
+            merges[source["id"]] = first["id"]
+    return merges
+
+
+def reconcile(connection: sqlite_utils.Database, full: bool) -> dict:
+    queued = store.create_run(connection, "test", full)
+    finished = run_engine.execute(connection, queued["id"], full=full)
+    assert finished["status"] == "succeeded", finished
+    return finished
+
+
+# --- nothing lost ---------------------------------------------------------------------------
+
+def test_the_fixture_is_a_schema_1_file_with_every_kind_of_row(old_db: Path) -> None:
+    before = state(old_db)
+    assert all(before[table] for table in ("figures", "sources", "disputes", "flags",
+                                           "dirty_series", *UNCHANGED_TABLES))
+    assert {f["status"] for f in before["figures"]} == {"active", "retracted"}
+    assert max(f["version"] for f in before["figures"]) == 3
+    assert {f["status"] for f in before["flags"]} == {"open", "acknowledged", "resolved"}
+    assert expected_merges(before["sources"]) == {2: 1, 4: 3, 6: 5, 7: 5}
+
+
+def test_upgrade_keeps_every_figure_version_dispute_flag_and_token(old_db: Path) -> None:
+    before = state(old_db)
+    merges = expected_merges(before["sources"])
+    upgrade(old_db).close()
+    after = state(old_db)
+
+    for table in UNCHANGED_TABLES:
+        assert after[table] == before[table], table
+
+    assert len(after["figures"]) == len(before["figures"])
+    new_columns = rows(old_db, 'SELECT id, location_code, "group", via, side_key,'
+                               " location_key, incident_key, via_key FROM figures ORDER BY id")
+    for old, new, extra in zip(before["figures"], after["figures"], new_columns, strict=True):
+        moved = {"source_id": merges.get(old["source_id"], old["source_id"])}
+        keys = {**old, "group": None}
+        moved["series_key"] = store.series_key(keys)
+        moved["family_key"] = store.family_key(keys)
+        assert new == old | moved
+        assert json.loads(new["series_key"])[2] == (old["side"] and fold(old["side"]))
+        assert extra == {"id": old["id"], "location_code": None, "group": None, "via": None,
+                         "side_key": old["side"] and fold(old["side"]),
+                         "location_key": old["location"] and fold(old["location"]),
+                         "incident_key": None, "via_key": None}
+
+    for old, new in zip(before["disputes"], after["disputes"], strict=True):
+        assert new == old | {"source_id": merges.get(old["source_id"], old["source_id"])}
+
+    unchanged_flag_fields = [c for c in before["flags"][0]
+                             if c not in ("flag_key", "series_key", "whole_series_key")]
+    for old, new in zip(before["flags"], after["flags"], strict=True):
+        assert {c: new[c] for c in unchanged_flag_fields} == \
+            {c: old[c] for c in unchanged_flag_fields}
+
+    by_id = {s["id"]: s for s in after["sources"]}
+    assert set(by_id) == {s["id"] for s in before["sources"]} - set(merges)
+    for old in before["sources"]:
+        if old["id"] in by_id:
+            new = by_id[old["id"]]
+            assert new["name"] == old["name"] and new["affiliation"] == old["affiliation"]
+            assert new["name_key"] == fold(old["name"])
+    # Kind fills the oldest only where it was unknown; affiliation stays the oldest's.
+    assert (by_id[1]["kind"], by_id[1]["affiliation"]) == ("government", None)
+    assert (by_id[3]["kind"], by_id[3]["affiliation"]) == ("military", "Russia")
+    assert by_id[5]["kind"] == "military"
+    kept = rows(old_db, "SELECT source_id, merged_into, name, kind, affiliation, created_at"
+                        " FROM source_merges ORDER BY source_id")
+    old_sources = {s["id"]: s for s in before["sources"]}
+    assert kept == [{"source_id": away, "merged_into": into,
+                     **{c: old_sources[away][c] for c in ("name", "kind", "affiliation",
+                                                          "created_at")}}
+                    for away, into in sorted(merges.items())]
+
+
+def test_the_api_serves_the_upgraded_file(old_db: Path) -> None:
+    before = state(old_db)
+    names = {s["id"]: s["name"] for s in before["sources"]}
+    merges = expected_merges(before["sources"])
+    client = client_for(old_db)
+    tokens = FIXTURE["tokens"]
+    for figure in before["figures"]:
+        served = client.get(f"{API}/figures/{figure['id']}").get_json()
+        source_id = merges.get(figure["source_id"], figure["source_id"])
+        assert served["source_id"] == source_id
+        assert served["source"] == names[source_id]  # always its source's name
+        for field in ("count", "qualifier", "status", "version", "reported_on", "as_of",
+                      "quote", "notes", "side", "location", "unit", "low", "high"):
+            assert served[field] == figure[field], field
+        assert (served["location_code"], served["group"], served["via"]) == (None, None, None)
+        history = client.get(f"{API}/figures/{figure['id']}/history").get_json()["items"]
+        assert len(history) == figure["version"]
+        recorded = rows(old_db, "SELECT snapshot FROM figure_versions WHERE figure_id = "
+                                f"{figure['id']} ORDER BY version")
+        for version, row in zip(history, recorded, strict=True):
+            snapshot = json.loads(row["snapshot"])
+            assert {k: version[k] for k in snapshot} == snapshot
+            assert (version["location_code"], version["group"], version["via"]) == \
+                (None, None, None)
+    corrected = client.get(f"{API}/figures/{FIXTURE['figures']['ministry_corrected']}"
+                           "/history").get_json()["items"]
+    assert [v["count"] for v in corrected] == [5200, 5100, 5100]
+    # Tokens: every live one still works with its role; the revoked one does not.
+    assert client.get(f"{API}/flags", headers={
+        "Authorization": f"Bearer {tokens['reader']}"}).status_code == 200
+    assert client.post(f"{API}/reconciliation/runs", json={}, headers={
+        "Authorization": f"Bearer {tokens['reader']}"}).status_code == 403
+    patched = client.patch(f"{API}/sources/9", json={"kind": "ngo"},
+                           headers={"Authorization": f"Bearer {tokens['editor']}"})
+    assert patched.status_code == 200
+    # The idempotency key answers the retry with the first response.
+    retry = client.post(f"{API}/figures", headers={
+        "Authorization": f"Bearer {tokens['editor']}", "Idempotency-Key": "retry-1"},
+        json={"conflict": "ukraine-2022", "source": "Wire Desk", "category": "killed",
+              "count": 77, "reported_on": "2022-07-01"})
+    assert retry.status_code == 201
+    assert retry.get_json()["id"] == FIXTURE["figures"]["keyed"]
+    assert len(state(old_db)["figures"]) == len(before["figures"])
+
+
+@pytest.mark.parametrize(("away", "into"), [(2, 1), (4, 3), (6, 5), (7, 5)])
+def test_a_merged_away_source_answers_404_naming_where_it_went(old_db: Path, away: int,
+                                                               into: int) -> None:
+    client = client_for(old_db)
+    for response in (client.get(f"{API}/sources/{away}"),
+                     client.patch(f"{API}/sources/{away}", json={"kind": "ngo"}, headers={
+                         "Authorization": f"Bearer {FIXTURE['tokens']['editor']}"})):
+        assert response.status_code == 404
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert f"merged into source {into}" in response.get_json()["detail"]
+    assert client.get(f"{API}/sources/{into}").status_code == 200
+    assert "There is no source 999" in client.get(f"{API}/sources/999").get_json()["detail"]
+
+
+def test_a_new_figure_from_any_spelling_joins_the_oldest_source(old_db: Path) -> None:
+    client = client_for(old_db)
+    response = client.post(f"{API}/figures", headers={
+        "Authorization": f"Bearer {FIXTURE['tokens']['editor']}"},
+        json={"conflict": "ukraine-2022", "source": "MINISTRY  OF DEFENCE OF ARMENIA",
+              "category": "military", "side": "armenia", "count": 15,
+              "reported_on": "2022-05-04"})
+    assert response.status_code == 201
+    assert (response.get_json()["source_id"], response.get_json()["source"]) == \
+        (5, "Ministry of Defence of Armenia")
+
+
+# --- flags after the upgrade ----------------------------------------------------------
+
+def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(old_db: Path,
+                                                                    tmp_path: Path) -> None:
+    twin = tmp_path / "twin.db"
+    shutil.copyfile(old_db, twin)
+    before = {f["id"]: f for f in state(old_db)["flags"]}
+    incremental = upgrade(old_db)
+    reconcile(incremental, full=False)
+    incremental.close()
+    full = upgrade(twin)
+    reconcile(full, full=True)
+    full.close()
+
+    def flags_of(path: Path) -> list[dict[str, Any]]:
+        return [{k: v for k, v in flag.items() if k not in ("created_at", "updated_at")}
+                for flag in state(path)["flags"]]
+
+    # However the run works inside, it leaves what a full run leaves (§6).
+    assert flags_of(old_db) == flags_of(twin)
+    after = {f["id"]: f for f in state(old_db)["flags"]}
+    monitor, duplicates = FIXTURE["figures"]["monitor"], FIXTURE["figures"]["duplicates"]
+    ministry = FIXTURE["figures"]["ministry_first"]
+    # The issue's example: 5,000 (side "Russia") vs 200 (side "russia") is now flagged.
+    new = [f for flag_id, f in after.items() if flag_id not in before]
+    disagreement = next(f for f in new if f["rule"] == "disagreement")
+    assert {ministry, monitor} <= set(json.loads(disagreement["figure_ids"]))
+    assert disagreement["status"] == "open" and disagreement["severity"] == "high"
+    # The two duplicate flags of one source and day fold into the older one, which lists
+    # all four figures and, its figures having changed, opens again; the other is obsolete.
+    acknowledged = next(f for f in before.values() if f["status"] == "acknowledged")
+    merged_into = after[acknowledged["id"]]
+    assert json.loads(merged_into["figure_ids"]) == duplicates
+    assert (merged_into["status"], merged_into["note"]) == ("open", acknowledged["note"])
+    other = next(i for i, f in before.items() if f["rule"] == "duplicate"
+                 and i != acknowledged["id"])
+    assert after[other]["status"] == "obsolete"
+    # Flags whose condition still holds keep their id and the status people set.
+    resolved = next(f for f in before.values() if f["status"] == "resolved")
+    assert after[resolved["id"]]["status"] == "resolved"
+    for flag_id in before:
+        assert after[flag_id]["first_seen_run"] == before[flag_id]["first_seen_run"]
+
+
+# --- refusals and atomicity ------------------------------------------------------------
+
+def test_a_database_newer_than_the_code_is_refused_unchanged(old_db: Path) -> None:
+    conn = sqlite3.connect(old_db)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    content = old_db.read_bytes()
+    with pytest.raises(db.SchemaVersionError) as refused:
+        db.connect(old_db)
+    message = str(refused.value)
+    assert "schema version 3" in message and "needs version 2" in message
+    assert "newer" in message
+    assert old_db.read_bytes() == content
+
+
+def test_a_failed_upgrade_leaves_the_file_as_it_was(old_db: Path) -> None:
+    conn = sqlite3.connect(old_db)
+    conn.execute("CREATE TRIGGER no_updates BEFORE UPDATE ON figures"
+                 " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+    conn.commit()
+    conn.close()
+    before = state(old_db)
+    with pytest.raises(sqlite3.IntegrityError, match="refused for the test"):
+        db.connect(old_db)
+    assert user_version(old_db) == 1
+    assert state(old_db) == before
+    columns = {row["name"] for row in rows(old_db, "PRAGMA table_info(figures)")}
+    assert "location_code" not in columns
+    assert not rows(old_db, "SELECT name FROM sqlite_master WHERE name = 'source_merges'")
+    conn = sqlite3.connect(old_db)
+    conn.execute("DROP TRIGGER no_updates")
+    conn.close()
+    upgrade(old_db).close()
+
+
+def test_opening_an_upgraded_file_again_changes_nothing(old_db: Path) -> None:
+    upgrade(old_db).close()
+    first = state(old_db)
+    upgrade(old_db).close()
+    assert state(old_db) == first
+
+
+def test_an_upgraded_file_has_the_schema_of_a_new_one(old_db: Path, tmp_path: Path) -> None:
+    """Same columns (types, defaults, keys), tables and indexes; only column order differs,
+    as ALTER TABLE appends."""
+    fresh = tmp_path / "fresh.db"
+    db.connect(fresh).close()
+    upgrade(old_db).close()
+
+    def shape(path: Path) -> dict[str, Any]:
+        tables = [r["name"] for r in rows(path, "SELECT name FROM sqlite_master WHERE"
+                                                " type = 'table' ORDER BY name")]
+        return {
+            "tables": {t: sorted((c["name"], c["type"], c["notnull"], c["dflt_value"], c["pk"])
+                                 for c in rows(path, f"PRAGMA table_info('{t}')"))
+                       for t in tables},
+            "indexes": sorted((r["tbl_name"], r["name"], " ".join(r["sql"].split()))
+                              for r in rows(path, "SELECT tbl_name, name, sql FROM sqlite_master"
+                                                  " WHERE type = 'index' AND sql IS NOT NULL")),
+        }
+
+    assert shape(old_db) == shape(fresh)
+    collation = rows(old_db, "SELECT sql FROM sqlite_master WHERE name = 'figures'")[0]["sql"]
+    assert "location_code TEXT COLLATE NOCASE" in collation
+
+
+def test_migrations_are_numbered_steps_ending_at_the_schema_version() -> None:
+    steps = migrations.steps()
+    assert [step.version for step in steps] == list(range(2, db.SCHEMA_VERSION + 1))
+    assert migrations.latest_version() == db.SCHEMA_VERSION
+    assert f"PRAGMA user_version = {db.SCHEMA_VERSION};" in db.SCHEMA_PATH.read_text()
