@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from . import auth, csvexport, csvimport, db, engines, seeds, store
 from .config import ConfigError, Settings, database_target
 from .reconcile import run
-from .schemas import ROLES
+from .schemas import ROLES, SLUG
 
 
 def _settings(db_path: str | None, **overrides: object) -> Settings:
@@ -144,21 +144,40 @@ def reconcile(full: bool, db_path: str | None) -> None:
 @main.command("import")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("--conflict", help="Import every row into this conflict (slug).")
+@click.option("--update", is_flag=True,
+              help="A row whose id names a stored figure corrects it (status 'retracted' with "
+                   "a retraction_reason retracts it); rows without id create figures.")
 @db_option
-def import_csv(csv_file: str, conflict: str | None, db_path: str | None) -> None:
+def import_csv(csv_file: str, conflict: str | None, update: bool, db_path: str | None) -> None:
     """Import figures from CSV in the figures-export columns: all rows, or none."""
+    if conflict is not None and not SLUG.fullmatch(conflict):
+        raise click.BadParameter("must be a slug: lowercase letters, digits and hyphens.",
+                                 param_hint="--conflict")
     database = _open(_settings(db_path))
     size = Path(csv_file).stat().st_size
     try:
         with open(csv_file, encoding="utf-8-sig", newline="") as handle, \
                 click.progressbar(length=size, label="Reading", file=sys.stderr) as bar:
-            figures = csvimport.parse_figures(_tracking(handle, bar), conflict)
+            parsed = csvimport.parse_import(_tracking(handle, bar), conflict, update=update)
+        before = _versions(database, [r.figure_id for r in parsed.rows if r.figure_id])
+        ids = csvimport.store_import(database, parsed)
     except UnicodeDecodeError:
         raise click.ClickException(f"{csv_file} is not UTF-8 text.") from None
     except ValidationError as error:
         raise click.ClickException(_describe(error.messages)) from None
-    ids = store.insert_figures(database, figures)
-    click.echo(f"Imported {len(ids)} figures (ids {ids[0]}-{ids[-1]}).")
+    if not update:
+        click.echo(f"Imported {len(ids)} figures (ids {ids[0]}-{ids[-1]}).")
+        return
+    after = _versions(database, list(before))
+    changed = sum(after[figure_id] != version for figure_id, version in before.items())
+    click.echo(f"Imported {len(ids)} rows: {len(ids) - len(before)} figures created, "
+               f"{changed} corrected or retracted, {len(before) - changed} unchanged.")
+
+
+def _versions(database: sqlite_utils.Database, ids: list[int]) -> dict[int, int]:
+    """{id: version} of the stored figures among `ids`."""
+    return {figure_id: figure["version"]
+            for figure_id, figure in store.get_figures(database, ids).items()}
 
 
 def _tracking(lines: Iterable[str], bar: Any) -> Iterator[str]:
@@ -181,8 +200,11 @@ def _describe(errors: Any) -> str:
 @click.argument("what", type=click.Choice(("figures", "flags", "report")))
 @click.option("--conflict", help="Only this conflict (required for the report).")
 @click.option("--hxl", is_flag=True, help="Add a row of HXL hashtags under the header.")
+@click.option("--bom", is_flag=True,
+              help="Start with a UTF-8 byte-order mark, so that Excel reads UTF-8.")
 @db_option
-def export_csv(what: str, conflict: str | None, hxl: bool, db_path: str | None) -> None:
+def export_csv(what: str, conflict: str | None, hxl: bool, bom: bool,
+               db_path: str | None) -> None:
     """Write figures, flags or the report as CSV to standard output."""
     settings = _settings(db_path)
     _open(settings).close()
@@ -196,7 +218,7 @@ def export_csv(what: str, conflict: str | None, hxl: bool, db_path: str | None) 
     else:
         chunks = csvexport.report_csv(settings.db_path, conflict, hxl)
     out = sys.stdout.buffer  # click.get_binary_stream is deprecated since Click 8.5
-    for chunk in chunks:
+    for chunk in csvexport.with_bom(chunks, bom):
         out.write(chunk.encode("utf-8"))
     out.flush()
 

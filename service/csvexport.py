@@ -41,6 +41,16 @@ def filename(kind: str, conflict: str | None) -> str:
     return f"{kind}-{label}-{today}.csv"
 
 
+BOM = "\ufeff"
+
+
+def with_bom(chunks: Iterator[str], bom: bool) -> Iterator[str]:
+    """The chunks, led by a UTF-8 byte-order mark when `bom` (Excel then reads UTF-8)."""
+    if bom:
+        yield BOM
+    yield from chunks
+
+
 def _keyset_pages(fetch: Callable[[int, int], Sequence[Any]],
                   key: Callable[[Any], int]) -> Iterator[Any]:
     after = 0

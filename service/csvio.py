@@ -15,15 +15,17 @@ begins with ``'`` characters followed by a dangerous character gets one more ``'
 ``restore(neutralise(s)) == s`` for every string.
 
 Reading: :func:`iter_csv` (streaming) and :func:`read_csv` (whole text) parse RFC 4180 text,
-skip an HXL hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user
-sees it. Malformed input raises :class:`CsvFormatError` carrying that row number.
+find the header below any title rows (or take a hashtag row as the header), skip an HXL
+hashtag row, undo the ``'`` guard, and number every record as a spreadsheet user sees it.
+Malformed input raises :class:`CsvFormatError` carrying that row number.
 
 HXL (Humanitarian Exchange Language 1.1, hxlstandard.org) tags for ``?hxl=1``. Core hashtags
 and attributes are used where the HXL dictionary has one; the others are custom attributes,
 which the standard allows (lower-case ``[a-z][a-z0-9_]*``). The figures export is "long":
 one row per figure, so the kind of number (killed, injured, ...) is in a column of its own,
-``#impact+type``, and the number itself is ``#affected`` - an HXL user filters on
-``#impact+type=killed`` and sums ``#affected``. HXL tools resolve a tag pattern to the first
+``#impact+type``, and the number itself is ``#affected``. Summing ``#affected`` is
+meaningless (successive cumulative tolls and several sources' reports of the same deaths):
+totals come from the report export, one row per series. HXL tools resolve a tag pattern to the first
 column that has it: ``#affected`` is the stated count in the figures export, while in the
 report (where ``low`` comes first) the main figure is ``#affected+best``.
 
@@ -73,7 +75,8 @@ The flags and report exports reuse the same tags for the same meaning (see ``FLA
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 
 __all__ = [
@@ -85,8 +88,11 @@ __all__ = [
     "FLAG_HXL",
     "REPORT_COLUMNS",
     "REPORT_HXL",
+    "HEADER_WITHIN",
     "CsvFormatError",
     "Record",
+    "hashtag_key",
+    "is_hashtag",
     "iter_csv",
     "neutralise",
     "read_csv",
@@ -269,12 +275,39 @@ def stream_csv(
 
 
 class CsvFormatError(ValueError):
-    """The CSV text is unusable; ``row`` is the spreadsheet row number (header = 1)."""
+    """The CSV text is unusable; ``row`` is the spreadsheet row number (header = 1).
 
-    def __init__(self, row: int, message: str) -> None:
+    ``column``, when the fault lies in one cell of a header, is that column as the file
+    names it (a column name or an HXL hashtag), so an API error can name row and column.
+    """
+
+    def __init__(self, row: int, message: str, column: str | None = None) -> None:
         super().__init__(f"row {row}: {message}")
         self.row = row
         self.message = message
+        self.column = column
+
+
+HEADER_WITHIN = 5
+"""The header (or the hashtag row standing in for it) is one of the first 5 rows (§7)."""
+_LOOK_FURTHER = 50
+"""Rows read ahead to tell "the header is too far down" from "there is no header"."""
+_HASHTAG = re.compile(r"#[A-Za-z][A-Za-z0-9_]*(?:\s*\+\s*[A-Za-z][A-Za-z0-9_]*)*")
+
+
+def is_hashtag(cell: str) -> bool:
+    """An HXL hashtag with optional attributes (``#affected+upper``, ``#Affected + Upper``)."""
+    return _HASHTAG.fullmatch(cell.strip()) is not None
+
+
+def hashtag_key(tag: str) -> tuple[str, frozenset[str]]:
+    """What identifies a hashtag: its tag and its set of attributes, case and order ignored.
+
+    ``#Affected +Upper`` and ``#affected+upper`` are one key; so are ``#meta+source+type``
+    and ``#meta+type+source``.
+    """
+    name, *attributes = re.sub(r"\s+", "", tag).lower().split("+")
+    return name, frozenset(attributes)
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -283,9 +316,21 @@ def _is_blank(cells: list[str]) -> bool:
 
 
 def _is_hashtag_row(cells: list[str]) -> bool:
-    """The HXL definition: every non-empty cell starts with ``#`` and at least one is non-empty."""
+    """A hashtag row (§7): at least half of its non-empty cells are HXL hashtags.
+
+    "At least half" rather than "all", so that a hashtag row where someone typed a free-text
+    note in one cell is still recognised instead of being read as data.
+    """
     filled = [cell.strip() for cell in cells if cell.strip()]
-    return bool(filled) and all(cell.startswith("#") for cell in filled)
+    return bool(filled) and 2 * sum(map(is_hashtag, filled)) >= len(filled)
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    """The cells without the empty ones a spreadsheet leaves at the end of a row."""
+    end = len(cells)
+    while end and cells[end - 1] == "":
+        end -= 1
+    return cells[:end]
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -293,6 +338,7 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
     Numbers count records, not physical lines: a quoted cell spanning three lines is still one
     row, as in a spreadsheet. Blank records are numbered too, since a spreadsheet shows them.
+    A UTF-8 byte-order mark before the first cell is dropped.
     """
     reader = csv.reader(lines, strict=True)
     number = 0
@@ -306,46 +352,119 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
             raise CsvFormatError(number, f"malformed CSV: {error}") from error
         if any("\0" in cell for cell in cells):
             raise CsvFormatError(number, "contains a NUL character")
+        if number == 1 and cells:
+            cells[0] = cells[0].removeprefix("\ufeff")
         yield number, cells
 
 
-def _header(records: Iterator[tuple[int, list[str]]]) -> list[str]:
-    """Read and check the header: present, no BOM, every name given and unique."""
-    first = next(records, None)
-    columns = [] if first is None else first[1]
-    if columns:
-        columns[0] = columns[0].removeprefix("\ufeff")
+def _check_header(number: int, columns: list[str]) -> list[str]:
+    """A header row: present, every name given and unique."""
     if _is_blank(columns):
-        raise CsvFormatError(1, "missing header row")
+        raise CsvFormatError(number, "missing header row")
     seen: set[str] = set()
     for position, name in enumerate(columns, 1):
         if name == "":
-            raise CsvFormatError(1, f"column {position} of the header has no name")
+            raise CsvFormatError(number, f"column {position} of the header has no name")
         if name in seen:
-            raise CsvFormatError(1, f"duplicate column name {name!r}")
+            raise CsvFormatError(number, f"duplicate column name {name!r}")
         seen.add(name)
     return columns
 
 
-def _records(columns: list[str], records: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
-    """Turn the rows after the header into records, skipping blanks and the HXL hashtag row."""
-    hashtag_row_possible = True
+def _columns_from_hashtags(number: int, cells: list[str], known: Mapping[str, str]) -> list[str]:
+    """Column names for a file whose only header is a hashtag row, matched by hashtag.
+
+    An empty cell leaves its column untagged, and HXL tools ignore untagged columns, so
+    does this reader (its name is ""). A tag that matches no known column, or a second
+    column with a tag already seen, is refused, naming the row and the tag.
+    """
+    by_key = {hashtag_key(tag): name for name, tag in known.items()}
+    columns: list[str] = []
+    for position, cell in enumerate(cells, 1):
+        tag = cell.strip()
+        if tag == "":
+            columns.append("")
+            continue
+        name = by_key.get(hashtag_key(tag)) if is_hashtag(tag) else None
+        if name is None:
+            raise CsvFormatError(number, f"column {position}: {tag!r} is not a hashtag of the "
+                                         "export (see the README for the list)", tag)
+        if name in columns:
+            raise CsvFormatError(number, f"column {position}: {tag!r} tags a second "
+                                         f"{name!r} column", tag)
+        columns.append(name)
+    return columns
+
+
+def _find_header(records: Iterator[tuple[int, list[str]]], known: Mapping[str, str]
+                 ) -> tuple[list[str], bool, Iterator[tuple[int, list[str]]]]:
+    """(columns, hashtag row may follow, the records after the header), by the rules of §7.
+
+    The header is the first of the first ``HEADER_WITHIN`` rows whose cells are all column
+    names (empty cells at its end aside); rows above it are a title block and skipped.
+    Failing that, the first hashtag row among them is the header, its columns matched by
+    hashtag. A header further down is an error naming its row; a file with neither is read
+    with its first row as the header, so its unknown columns are reported as such.
+    """
+    ahead: list[tuple[int, list[str]]] = []
+    for record in records:
+        ahead.append(record)
+        if record[0] >= _LOOK_FURTHER:
+            break
+
+    def rest(after: int) -> Iterator[tuple[int, list[str]]]:
+        return chain(ahead[after:], records)
+
+    def all_names(cells: list[str]) -> bool:
+        named = _trimmed(cells)
+        return bool(named) and all(cell in known for cell in named)
+
+    hashtag_row = None
+    for index, (number, cells) in enumerate(ahead):
+        if number > HEADER_WITHIN:
+            break
+        if all_names(cells):
+            return _check_header(number, _trimmed(cells)), True, rest(index + 1)
+        if hashtag_row is None and _is_hashtag_row(cells):
+            hashtag_row = index
+    if hashtag_row is not None:
+        number, cells = ahead[hashtag_row]
+        return _columns_from_hashtags(number, cells, known), False, rest(hashtag_row + 1)
+    for number, cells in ahead:
+        if number > HEADER_WITHIN and (all_names(cells) or _is_hashtag_row(cells)):
+            raise CsvFormatError(number, f"this looks like the header, but the header must be "
+                                         f"one of the first {HEADER_WITHIN} rows: remove "
+                                         "title rows above it")
+    records = rest(0)
+    first = next(records, None)
+    return _check_header(1, [] if first is None else first[1]), True, records
+
+
+def _records(columns: list[str], records: Iterator[tuple[int, list[str]]],
+             hashtag_row_possible: bool = True) -> Iterator[Record]:
+    """Turn the rows after the header into records, skipping blanks and the HXL hashtag row.
+
+    Columns named "" (untagged in a hashtag-only file) are left out of the records.
+    """
+    width = len(columns)
+    named = [(position, name) for position, name in enumerate(columns) if name]
     for number, cells in records:
         if _is_blank(cells):
             continue
-        if len(cells) > len(columns):
+        if len(cells) > width and not _is_blank(cells[width:]):
             raise CsvFormatError(
-                number, f"{len(cells)} cells but the header has {len(columns)} columns"
+                number, f"{len(_trimmed(cells))} cells but the header has {width} columns"
             )
         if hashtag_row_possible:
             hashtag_row_possible = False
             if _is_hashtag_row(cells):
                 continue
-        padded = chain(cells, [""] * (len(columns) - len(cells)))
-        yield number, {name: restore(cell) for name, cell in zip(columns, padded, strict=True)}
+        yield number, {name: restore(cells[position]) if position < len(cells) else ""
+                       for position, name in named}
 
 
-def iter_csv(lines: Iterable[str]) -> tuple[list[str], Iterator[Record]]:
+def iter_csv(lines: Iterable[str], known: Mapping[str, str] | None = None
+             ) -> tuple[list[str], Iterator[Record]]:
     """Parse CSV lines into the header's column names and a lazy iterator of records.
 
     ``lines`` must keep their line ends (a file opened with ``newline=""``, or
@@ -358,19 +477,32 @@ def iter_csv(lines: Iterable[str]) -> tuple[list[str], Iterator[Record]]:
     row 2, or row 3 when an HXL hashtag row follows the header. Blank rows are skipped but still
     counted. Cells are un-guarded with :func:`restore`; an empty cell is ``""`` (the caller
     decides whether that means null), and a row with fewer cells than the header is padded
-    with ``""``. The first non-blank row after the header is taken as the HXL hashtag row, and
-    skipped, when every non-empty cell starts with ``#``.
+    with ``""``; empty cells past the header's width are ignored. A UTF-8 byte-order mark is
+    dropped. The first non-blank row after the header is taken as the HXL hashtag row, and
+    skipped, when at least half of its non-empty cells are hashtags.
 
-    Raises :class:`CsvFormatError` for a missing header, an unnamed or duplicate column, a row
-    with more cells than the header, a NUL character or malformed quoting - eagerly for the
-    header, and while iterating for data rows.
+    ``known`` (column name -> hashtag) turns on what spreadsheets and HXL tools write (API §7):
+    the header is the first row, among the first ``HEADER_WITHIN``, whose cells are all known
+    column names (title rows above it are skipped); without one, a hashtag row there is the
+    header, its columns matched by hashtag (attribute order and case ignored). Without
+    ``known`` the first row is the header.
+
+    Raises :class:`CsvFormatError` for a missing header, an unnamed or duplicate column, a
+    header below the first rows, an unknown hashtag in a hashtag-only header, a row with more
+    cells than the header, a NUL character or malformed quoting - eagerly for the header, and
+    while iterating for data rows.
     """
     records = _numbered(lines)
-    columns = _header(records)
-    return columns, _records(columns, records)
+    if known is None:
+        first = next(records, None)
+        columns = _check_header(1, [] if first is None else first[1])
+        return columns, _records(columns, records)
+    columns, hashtag_row_possible, rest = _find_header(records, known)
+    return columns, _records(columns, rest, hashtag_row_possible)
 
 
-def read_csv(text: str) -> tuple[list[str], list[Record]]:
+def read_csv(text: str, known: Mapping[str, str] | None = None
+             ) -> tuple[list[str], list[Record]]:
     """Parse a whole CSV text; see :func:`iter_csv` for the rules and row numbering."""
-    columns, records = iter_csv(io.StringIO(text, newline=""))
+    columns, records = iter_csv(io.StringIO(text, newline=""), known)
     return columns, list(records)

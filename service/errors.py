@@ -24,8 +24,9 @@ PROBLEM_TYPE = "urn:casualty-tracker:problem:"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str, *, errors: Any = None,
-            headers: dict[str, str] | None = None, kind: str | None = None) -> Response:
+def problem_body(status: int, title: str, detail: str, *, errors: Any = None,
+                 kind: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 object of every error; also used by the WSGI server's own answers."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + (kind or title.lower().replace(" ", "-")),
         "title": title,
@@ -34,6 +35,18 @@ def problem(status: int, title: str, detail: str, *, errors: Any = None,
     }
     if errors is not None:
         body["errors"] = errors
+    return body
+
+
+def body_too_large_detail(limit_mb: int) -> str:
+    """The 413's detail, the same from the app and from the WSGI server."""
+    return (f"The request body is larger than the limit of {limit_mb} MB "
+            "(CASUALTY_TRACKER_MAX_BODY_MB); nothing was changed.")
+
+
+def problem(status: int, title: str, detail: str, *, errors: Any = None,
+            headers: dict[str, str] | None = None, kind: str | None = None) -> Response:
+    body = problem_body(status, title, detail, errors=errors, kind=kind)
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     response.headers.update(headers or {})
     return response
@@ -88,9 +101,7 @@ def http_problem(error: HTTPException) -> Response:
                        "The body is not valid JSON in UTF-8.", kind="malformed-body")
     if code == 413:
         limit = current_app.config["SETTINGS"].max_body_mb
-        return problem(413, error.name, f"The request body is larger than the limit of "
-                       f"{limit} MB (CASUALTY_TRACKER_MAX_BODY_MB); nothing was changed.",
-                       kind="body-too-large")
+        return problem(413, error.name, body_too_large_detail(limit), kind="body-too-large")
     headers = dict(data.get("headers") or {})
     if code == 405 and error.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]

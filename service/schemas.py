@@ -359,6 +359,9 @@ class FigureQuery(FigureFilters, PageQuery):
 class HxlQuery(StrictSchema):
     hxl = fields.Boolean(load_default=False, metadata={
         "description": "1 adds a row of HXL hashtags under the header."})
+    bom = fields.Boolean(load_default=False, metadata={
+        "description": "1 starts the file with a UTF-8 byte-order mark, so that Excel reads "
+                       "it as UTF-8."})
 
 
 class FigureExportQuery(FigureFilters, HxlQuery):
@@ -368,6 +371,10 @@ class FigureExportQuery(FigureFilters, HxlQuery):
 class ImportQuery(StrictSchema):
     conflict = Slug(metadata={"description": "Import every row into this conflict, whatever "
                                              "its conflict column says."})
+    update = fields.Boolean(load_default=False, metadata={
+        "description": "1: a row whose id names a stored figure corrects it (a new version; "
+                       "status retracted with a retraction_reason retracts it); rows without "
+                       "id create figures."})
 
 
 class FigureOut(Schema):

@@ -365,21 +365,38 @@ def correct_figure(db: sqlite_utils.Database, figure_id: int, changes: Mapping[s
         if merged.get("as_of") is None:
             merged["as_of"] = merged["reported_on"]
         check(merged)
-        changed = {f: v for f, v in merged.items() if v != current[f]}
-        if "source" in changed and fold(changed["source"]) == fold(current["source"]):
-            del changed["source"]
-        if not changed:
+        if not _apply_correction(db, current, merged, now):
             return current
-        row = {f: merged[f] for f in _FIGURE_COLUMNS} | _derived(merged)
-        row["source_id"] = _source_id(db, merged["source"], now)
-        assignments = ", ".join(f"{_column(column)} = ?" for column in row)
-        db.execute(
-            f"UPDATE figures SET {assignments}, version = version + 1, updated_at = ? "
-            "WHERE id = ?", (*row.values(), now, figure_id),
-        )
-        _mark_dirty(db, [series_key(current), row["series_key"]])
-        _record_version(db, figure_id, "corrected", now)
     return get_figure(db, figure_id)
+
+
+def changed_fields(current: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str, Any]:
+    """The input fields of `merged` whose value differs from the stored figure `current`.
+
+    A source name that folds (§4 "Names") to the stored one names the same source: no change.
+    """
+    changed = {f: v for f, v in merged.items() if f in FIGURE_INPUT_FIELDS and v != current[f]}
+    if "source" in changed and fold(changed["source"]) == fold(current["source"]):
+        del changed["source"]
+    return changed
+
+
+def _apply_correction(db: sqlite_utils.Database, current: Mapping[str, Any],
+                      merged: Mapping[str, Any], now: str) -> bool:
+    """Inside a write transaction: store `merged` (every input field) as the figure's next
+    version; False, and nothing written, when it changes nothing."""
+    if not changed_fields(current, merged):
+        return False
+    row = {f: merged[f] for f in _FIGURE_COLUMNS} | _derived(merged)
+    row["source_id"] = _source_id(db, merged["source"], now)
+    assignments = ", ".join(f"{_column(column)} = ?" for column in row)
+    db.execute(
+        f"UPDATE figures SET {assignments}, version = version + 1, updated_at = ? "
+        "WHERE id = ?", (*row.values(), now, current["id"]),
+    )
+    _mark_dirty(db, [series_key(current), row["series_key"]])
+    _record_version(db, current["id"], "corrected", now)
+    return True
 
 
 def retract_figure(db: sqlite_utils.Database, figure_id: int, reason: str) -> dict:
@@ -388,13 +405,73 @@ def retract_figure(db: sqlite_utils.Database, figure_id: int, reason: str) -> di
         current = get_figure(db, figure_id)
         if current["status"] == "retracted":
             raise Conflict(f"Figure {figure_id} is already retracted.")
-        db.execute(
-            "UPDATE figures SET status = 'retracted', retraction_reason = ?,"
-            " version = version + 1, updated_at = ? WHERE id = ?", (reason, now, figure_id),
-        )
-        _mark_dirty(db, [series_key(current)])
-        _record_version(db, figure_id, "retracted", now)
+        _apply_retraction(db, current, reason, now)
     return get_figure(db, figure_id)
+
+
+def _apply_retraction(db: sqlite_utils.Database, current: Mapping[str, Any], reason: str,
+                      now: str) -> None:
+    """Inside a write transaction: retract an active figure (its next version)."""
+    db.execute(
+        "UPDATE figures SET status = 'retracted', retraction_reason = ?,"
+        " version = version + 1, updated_at = ? WHERE id = ?", (reason, now, current["id"]),
+    )
+    _mark_dirty(db, [series_key(current)])
+    _record_version(db, current["id"], "retracted", now)
+
+
+Plan = Callable[[dict], tuple[Mapping[str, Any] | None, str | None]]
+"""What an import row does to the stored figure it names, given that figure as get_figure
+returns it: (the whole corrected figure, every input field, or None to leave its fields; a
+retraction reason, or None not to retract)."""
+
+
+def import_figures(db: sqlite_utils.Database,
+                   rows: Sequence[tuple[int | None, Mapping[str, Any] | Plan]],
+                   then: Callable[[list[int]], None] | None = None) -> list[int]:
+    """Store an import with corrections (API §7 ``?update=1``) in one transaction.
+
+    Each row is ``(None, figure)``, a new figure as insert_figures takes it, or
+    ``(figure_id, plan)``, a stored figure to correct and/or retract as `plan` decides when
+    handed the figure inside the transaction (so no other write slips in between). A
+    correction that changes nothing makes no version. Returns every row's figure id, in row
+    order. `then(ids)` runs inside the transaction; whatever it or a plan raises (NotFound
+    for an id naming no figure) undoes everything.
+    """
+    now = utc_now()
+    new_figures = [item for figure_id, item in rows if figure_id is None]
+    ids: list[int] = []
+
+    def corrections(created: list[int]) -> None:
+        new_ids = iter(created)
+        for figure_id, item in rows:
+            if figure_id is None:
+                ids.append(next(new_ids))
+                continue
+            current = get_figure(db, figure_id)
+            merged, reason = item(current)  # type: ignore[operator]
+            if merged is not None and _apply_correction(db, current, merged, now):
+                current = get_figure(db, figure_id)
+            if reason is not None and current["status"] == "active":
+                _apply_retraction(db, current, reason, now)
+            ids.append(figure_id)
+        if then is not None:
+            then(ids)
+
+    insert_figures(db, new_figures, then=corrections)
+    return ids
+
+
+def get_figures(db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, dict]:
+    """{id: figure as get_figure returns it} for those of `ids` that name a stored figure."""
+    wanted = sorted(set(ids))
+    found: dict[int, dict] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for figure in db.query(
+                f"{_FIGURE_SELECT} WHERE f.id IN ({', '.join('?' for _ in chunk)})", chunk):
+            found[figure["id"]] = figure
+    return found
 
 
 def figure_history(db: sqlite_utils.Database, figure_id: int) -> list[dict]:

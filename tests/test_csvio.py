@@ -249,8 +249,11 @@ def test_hxl_row_is_skipped_and_shifts_row_numbers():
     ]
 
 
-def test_first_data_row_is_kept_when_not_all_hashtags():
-    assert read_csv("a,b\n#x,1\n")[1] == [(2, {"a": "#x", "b": "1"})]
+def test_first_data_row_is_kept_when_fewer_than_half_are_hashtags():
+    # API 1.1 §7: a hashtag row is one where at least half the non-empty cells are hashtags
+    assert read_csv("a,b,c\n#x,1,2\n")[1] == [(2, {"a": "#x", "b": "1", "c": "2"})]
+    assert read_csv("a,b,c\n#x,#y z,w\n")[1] == [(2, {"a": "#x", "b": "#y z", "c": "w"})]
+    assert read_csv("a,b\n#x,free text\n1,2\n")[1] == [(3, {"a": "1", "b": "2"})]
 
 
 def test_bom_is_stripped_and_lf_and_cr_line_ends_are_accepted():

@@ -103,7 +103,7 @@ def test_request_schemas_name_the_contract_fields(spec: dict[str, Any]) -> None:
 
     figure_fields = {"conflict", "source", "category", "side", "location", "incident",
                      "count", "count_high", "qualifier", "unit", "reported_on", "as_of",
-                     "period_start", "quote", "url", "notes"}
+                     "period_start", "quote", "url", "notes", "location_code", "group", "via"}
     assert body("/api/v1/figures", "post") == figure_fields
     assert body("/api/v1/figures/{figure_id}", "patch") == figure_fields
     assert body("/api/v1/figures/batch", "post") == {"figures"}

@@ -19,8 +19,9 @@ CSV_RESPONSE = {"200": {"description": "CSV, streamed",
                         "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
-def csv_response(chunks: Iterator[str], name: str) -> Response:
-    body = (chunk.encode("utf-8") for chunk in chunks)
+def csv_response(chunks: Iterator[str], name: str, bom: bool = False) -> Response:
+    """A streamed text/csv answer; `bom` starts it with a UTF-8 byte-order mark (§7)."""
+    body = (chunk.encode("utf-8") for chunk in csvexport.with_bom(chunks, bom))
     response = Response(stream_with_context(body), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -37,9 +38,9 @@ class FiguresCsv(MethodView):
     @blp.doc(responses=CSV_RESPONSE)
     def get(self, query: dict[str, Any]) -> Response:
         """Every figure matching the GET /figures filters, one row each."""
-        hxl = query.pop("hxl")
+        hxl, bom = query.pop("hxl"), query.pop("bom")
         return csv_response(csvexport.figures_csv(_db_path(), query, hxl),
-                            csvexport.filename("figures", query.get("conflict")))
+                            csvexport.filename("figures", query.get("conflict")), bom)
 
 
 @blp.route("/flags.csv")
@@ -47,9 +48,9 @@ class FlagsCsv(MethodView):
     @blp.arguments(FlagExportQuery, location="query")
     @blp.doc(responses=CSV_RESPONSE)
     def get(self, query: dict[str, Any]) -> Response:
-        hxl = query.pop("hxl")
+        hxl, bom = query.pop("hxl"), query.pop("bom")
         return csv_response(csvexport.flags_csv(_db_path(), query, hxl),
-                            csvexport.filename("flags", query.get("conflict")))
+                            csvexport.filename("flags", query.get("conflict")), bom)
 
 
 @blp.route("/report.csv")
@@ -59,4 +60,4 @@ class ReportCsv(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """The reconciliation report, one row a series."""
         return csv_response(csvexport.report_csv(_db_path(), query["conflict"], query["hxl"]),
-                            csvexport.filename("report", query["conflict"]))
+                            csvexport.filename("report", query["conflict"]), query["bom"])

@@ -74,6 +74,15 @@ def _replay(db: sqlite_utils.Database, claim: Claim) -> Response | None:
 
 def create_figures(figures: Sequence[Mapping[str, Any]], respond: Respond) -> Response:
     """Store the figures and answer; a retried keyed request gets the first answer."""
+    return write_figures(lambda db, then: store.insert_figures(db, figures, then=then), respond)
+
+
+Write = Callable[[sqlite_utils.Database, Callable[[list[int]], None]], list[int]]
+"""Stores figures in one transaction, calling `then(ids)` inside it before committing."""
+
+
+def write_figures(write: Write, respond: Respond) -> Response:
+    """Run `write` and answer; a retried keyed request gets the first answer instead."""
     db = get_db()
     claim = _claim()
     if claim is not None and (earlier := _replay(db, claim)) is not None:
@@ -91,7 +100,7 @@ def create_figures(figures: Sequence[Mapping[str, Any]], respond: Respond) -> Re
                                     claim.request_hash, status, answer["body"], location)
 
     try:
-        store.insert_figures(db, figures, then=record)
+        write(db, record)
     except store.KeyAlreadyUsed:
         assert claim is not None
         replayed = _replay(db, claim)

@@ -9,7 +9,7 @@ from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
-from ..csvimport import parse_figures
+from ..csvimport import parse_import, store_import
 from ..schemas import IdsOut, ImportQuery
 from . import IDEMPOTENCY_PARAMETER, PREFIX, Blueprint, answer_with_ids, idempotency
 
@@ -29,10 +29,18 @@ class Imports(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     @blp.response(201, IdsOut)
     def post(self, query: dict[str, Any]) -> Response:
-        """Import figures from CSV: every row is stored, or none (422 names row and field)."""
+        """Import figures from CSV: every row is stored, or none (422 names row and field).
+
+        With update=1 a row whose id names a stored figure corrects it (a new version, as
+        PATCH would; a row that changes nothing makes none), and status "retracted" with a
+        retraction_reason retracts it; a row without id creates a figure. The answer's ids
+        are every row's figure, in row order.
+        """
         try:
             text = request.get_data().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise BadRequest("The CSV body is not UTF-8.") from None
-        figures = parse_figures(io.StringIO(text, newline=""), query.get("conflict"))
-        return idempotency.create_figures(figures, answer_with_ids)
+        parsed = parse_import(io.StringIO(text, newline=""), query.get("conflict"),
+                              update=query["update"])
+        return idempotency.write_figures(
+            lambda db, then: store_import(db, parsed, then=then), answer_with_ids)
