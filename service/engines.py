@@ -358,4 +358,4 @@ def close_pools() -> None:
         pools = list(_pools.values())
         _pools.clear()
     for pool in pools:
-        pool.close()
+        pool.close(timeout=1.0)
