@@ -80,6 +80,8 @@ def one_line(error: BaseException, url: str | None = None) -> str:
 # --- SQL translation ---------------------------------------------------------------------
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"])*\"|\?|%")
+_TEMP = re.compile(r"\btemp\.(?=\w)", re.IGNORECASE)  # temp tables are found unqualified
+_OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b(.*?);?\s*$", re.IGNORECASE | re.DOTALL)
 _NOCASE = re.compile(r"\bCOLLATE NOCASE\b", re.IGNORECASE)
 _DDL = re.compile(r"^\s*(CREATE|ALTER|DROP)\s", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
@@ -97,7 +99,11 @@ def translate(sql: str) -> tuple[str, bool]:
         text = match.group(0)
         return {"?": "%s", "%": "%%"}.get(text) or text.replace("%", "%%")
 
-    text = _TOKENS.sub(token, _NOCASE.sub('COLLATE "nocase"', sql))
+    sql = _NOCASE.sub('COLLATE "nocase"', _TEMP.sub("", sql))
+    ignore = _OR_IGNORE.match(sql)
+    if ignore:  # SQLite's INSERT OR IGNORE: PostgreSQL's ON CONFLICT DO NOTHING
+        sql = ignore.group(1) + ignore.group(2) + " ON CONFLICT DO NOTHING"
+    text = _TOKENS.sub(token, sql)
     insert = _INSERT.match(sql)
     returning = bool(insert and insert.group(1).lower() in ID_TABLES
                      and "returning" not in sql.lower())
@@ -166,14 +172,34 @@ POSTGRES_PREAMBLE = (
 )
 
 
+_TRIGGER = re.compile(
+    r"^\s*CREATE\s+TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+(.*?)\s+ON\s+(\w+)"
+    r"(?:\s+FOR\s+EACH\s+ROW)?(?:\s+WHEN\s+(.*?))?\s+BEGIN\s+(.*?)\s*END\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL)
+
+
+def _postgres_trigger(match: re.Match[str]) -> str:
+    """A SQLite row trigger as a PL/pgSQL function and a PostgreSQL trigger calling it."""
+    name, event, table, when, body = match.groups()
+    condition = f" WHEN ({when})" if when else ""
+    return (f"CREATE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN\n"
+            f"{body.strip()}\nRETURN NULL; END $fn$;\n"
+            f"CREATE TRIGGER {name} {event} ON {table} FOR EACH ROW{condition}"
+            f" EXECUTE FUNCTION {name}_fn()")
+
+
 def postgres_ddl(statement: str) -> str:
     """One schema.sql (or migration) statement in PostgreSQL's dialect.
 
-    `PRAGMA user_version = N` becomes an update of the schema_version table's one row.
+    `PRAGMA user_version = N` becomes an update of the schema_version table's one row; a
+    SQLite trigger (`CREATE TRIGGER ... BEGIN ...; END`) a PL/pgSQL function and trigger.
     """
     version = _USER_VERSION.match(statement)
     if version:
         return f"UPDATE schema_version SET version = {int(version[1])}"
+    trigger = _TRIGGER.match(statement)
+    if trigger:
+        return _postgres_trigger(trigger)
     for pattern, replacement in _DDL_RULES:
         statement = pattern.sub(replacement, statement)
     return statement

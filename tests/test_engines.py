@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
+import sqlite_utils
 
 from service import db, engines
 from service.config import Settings, database_target
@@ -73,3 +77,38 @@ def test_a_url_setting_stays_a_url() -> None:
     assert Settings.from_env({"CASUALTY_TRACKER_DB": url}).db_path == url
     assert str(database_target("data/x.db")) == "data/x.db"
     assert not engines.is_url("data/postgresql.db")
+
+
+TRIGGER = """CREATE TRIGGER counts_follow AFTER UPDATE OF status ON flags
+WHEN (OLD.status = 'open') != (NEW.status = 'open')
+BEGIN
+    UPDATE figures SET open_flags = open_flags + (CASE WHEN NEW.status = 'open' THEN 1 ELSE -1 END)
+    WHERE id = NEW.figure_id;
+END;"""
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
+def test_a_sqlite_trigger_and_sqlite_only_dml_run_on_both_engines(
+        engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    target = (tmp_path / "t.db" if engine_name == "sqlite"
+              else request.getfixturevalue("postgres").create_database())
+    raw = (sqlite_utils.Database(sqlite3.connect(target)) if engine_name == "sqlite"
+           else engines.direct(target))
+    try:
+        for statement in ("CREATE TABLE figures (id INTEGER PRIMARY KEY, open_flags INTEGER)",
+                          "CREATE TABLE flags (id INTEGER PRIMARY KEY, figure_id INTEGER,"
+                          " status TEXT)", TRIGGER,
+                          "CREATE TEMP TABLE IF NOT EXISTS seen (id INTEGER PRIMARY KEY)"):
+            raw.execute(statement)
+        raw.execute("INSERT INTO figures (id, open_flags) VALUES (1, 0)")
+        raw.execute("INSERT INTO flags (id, figure_id, status) VALUES (1, 1, 'resolved')")
+        raw.execute("UPDATE flags SET status = 'open' WHERE id = 1")
+        raw.execute("UPDATE flags SET status = 'open' WHERE id = 1")  # no change: no count
+        assert raw.execute("SELECT open_flags FROM figures").fetchone()[0] == 1
+        raw.execute("UPDATE flags SET status = 'obsolete' WHERE id = 1")
+        assert raw.execute("SELECT open_flags FROM figures").fetchone()[0] == 0
+        for _ in range(2):
+            raw.execute("INSERT OR IGNORE INTO temp.seen (id) VALUES (?)", (5,))
+        assert raw.execute("SELECT count(*) FROM temp.seen").fetchone()[0] == 1
+    finally:
+        raw.close()
