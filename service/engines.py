@@ -113,6 +113,7 @@ def translate(sql: str) -> tuple[str, bool]:
 
 
 COPY_MIN_ROWS = 50
+ANALYZE_MIN_ROWS = 1000
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^()]*)\)\s*VALUES\s*\(([^()]*)\)\s*$",
                            re.IGNORECASE | re.DOTALL)
 _LITERAL = re.compile(r"^(?:'((?:[^']|'')*)'|(-?\d+)|(NULL))$", re.IGNORECASE)
@@ -304,6 +305,18 @@ class PgDatabase:
                 for row in rows:
                     copy.write_row([row[item] if isinstance(item, int) else item.value
                                     for item in layout])
+            self._keep_statistics(cursor, statement.split()[1], len(rows))
+
+    def _keep_statistics(self, cursor: psycopg.Cursor[Any], table: str, added: int) -> None:
+        """ANALYZE a table that just grew by over a tenth: autovacuum gets there only
+        later, and until it does the planner, thinking the table small, reads a keyset
+        page (`WHERE id > ? ORDER BY id LIMIT n`) by sorting the whole rest of the table."""
+        if added < ANALYZE_MIN_ROWS:
+            return
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+        row = cursor.fetchone()
+        if row is None or added > 0.1 * max(row[0], 0):
+            cursor.execute(f"ANALYZE {table}")
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[dict]:
         """Rows as dicts, like sqlite_utils.Database.query."""
