@@ -195,3 +195,12 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (owner, key, scope)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- Issue 13 (web pages): the key that signs the pages' session cookies when
+-- CASUALTY_TRACKER_SECRET_KEY is not set, made once so every process signs alike.
+-- store.web_secret_key also creates this table in a database made before it existed.
+CREATE TABLE web_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);

@@ -38,6 +38,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench_pages  # noqa: E402 - scripts/bench_pages.py, issue 13's section
+
 from service import db as database  # noqa: E402
 from service import store  # noqa: E402
 from service.intervals import interval  # noqa: E402
@@ -338,6 +340,7 @@ def main() -> None:
             p50, p99 = list_latency(server, series, rng)
             report("GET /figures?conflict&category p50", p50, None, "ms", "-")
             report("GET /figures?conflict&category p99", p99, None, "ms", "< 50 ms")
+            bench_pages.measure(server, db_path, report)  # the web pages and GET /series
         finally:
             server.stop()
     print_table(results, "plain-SQLite reference")

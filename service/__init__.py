@@ -19,14 +19,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         imports,
         reconciliation,
         require_media_type,
+        series,
         sources,
     )
     from .errors import register_error_handlers
     from .openapi import make_api
     from .reconcile.schedule import RunLauncher
+    from .web import init_app as init_pages
 
     settings = settings or Settings.from_env()
-    app = Flask(__name__, static_folder=None)  # an API: no /static route to serve files
+    app = Flask(__name__, static_folder=None)  # the pages serve their own static files
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -40,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(add_security_headers)
     api = make_api(app)
     for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, exports.blp,
-                      imports.blp, health.blp):
+                      imports.blp, health.blp, series.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
+    init_pages(app)  # after the API's error handlers: pages answer errors in HTML
     return app

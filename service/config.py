@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DB_PATH = "./data/casualty-tracker.db"
@@ -27,6 +27,8 @@ class Settings:
     public_read: bool = True
     max_body_mb: int = 16
     threads: int = 8
+    #: Signs the pages' session cookies; None: a key made once and kept in the database.
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def max_body_bytes(self) -> int:
@@ -44,6 +46,7 @@ class Settings:
             public_read=_flag(env, "CASUALTY_TRACKER_PUBLIC_READ", cls.public_read),
             max_body_mb=_int(env, "CASUALTY_TRACKER_MAX_BODY_MB", cls.max_body_mb, minimum=1),
             threads=_int(env, "CASUALTY_TRACKER_THREADS", cls.threads, minimum=1, maximum=64),
+            secret_key=_secret(env, "CASUALTY_TRACKER_SECRET_KEY"),
         )
 
 
@@ -68,6 +71,17 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int,
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name} must be at least {minimum}{upper}, not {value}")
     return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A signing key: unset or blank means none; a short one is refused, not padded."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if len(raw) < 32:
+        raise ConfigError(f"{name} must be at least 32 characters (a random string, e.g. "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -80,6 +80,7 @@ def one_line(error: BaseException, url: str | None = None) -> str:
 # --- SQL translation ---------------------------------------------------------------------
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"])*\"|\?|%")
+_INDEXED_BY = re.compile(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", re.IGNORECASE)  # hints
 _TEMP = re.compile(r"\btemp\.(?=\w)", re.IGNORECASE)  # temp tables are found unqualified
 _OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b(.*?);?\s*$", re.IGNORECASE | re.DOTALL)
 _NOCASE = re.compile(r"\bCOLLATE NOCASE\b", re.IGNORECASE)
@@ -99,7 +100,7 @@ def translate(sql: str) -> tuple[str, bool]:
         text = match.group(0)
         return {"?": "%s", "%": "%%"}.get(text) or text.replace("%", "%%")
 
-    sql = _NOCASE.sub('COLLATE "nocase"', _TEMP.sub("", sql))
+    sql = _NOCASE.sub('COLLATE "nocase"', _TEMP.sub("", _INDEXED_BY.sub("", sql)))
     ignore = _OR_IGNORE.match(sql)
     if ignore:  # SQLite's INSERT OR IGNORE: PostgreSQL's ON CONFLICT DO NOTHING
         sql = ignore.group(1) + ignore.group(2) + " ON CONFLICT DO NOTHING"

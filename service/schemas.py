@@ -598,3 +598,72 @@ class HealthOut(Schema):
     database = fields.String()
     scheduler = fields.String(metadata={"enum": ["running", "off"]})
     last_run = fields.Nested(RunOut, allow_none=True)
+
+
+# --- series over time (GET /series, issue 13) ------------------------------------------
+
+class SeriesQuery(StrictSchema):
+    """The report's filter (`conflict`), narrowed by any series field or one series id."""
+
+    conflict = Slug(required=True)
+    series = Text(LONG_TEXT * 4, min_length=1, metadata={
+        "description": "One series: the `series_id` this endpoint gives it."})
+    category = Enum(CATEGORIES)
+    side = Text(SHORT_TEXT, strip=True)
+    location = Text(SHORT_TEXT, strip=True)
+    incident = Text(SHORT_TEXT, strip=True)
+    unit = Text(SHORT_TEXT, strip=True)
+    group = Enum(GROUPS)
+    period_start = IsoDate()
+
+
+class SeriesPointOut(Schema):
+    as_of = fields.String()
+    count = fields.Integer()
+    low = fields.Integer()
+    high = fields.Integer(allow_none=True, metadata={"description": "null: unbounded"})
+    figure_id = fields.Integer()
+    flagged = fields.Boolean(metadata={"description": "an open flag lists this figure"})
+    qualifier = fields.String(metadata={"enum": list(QUALIFIERS)})
+    value = fields.Integer(metadata={"description": "the point value (count moved into "
+                                                    "its interval)"})
+
+
+class SeriesChangeOut(Schema):
+    since = fields.String(metadata={"description": "the previous report's as_of"})
+    as_of = fields.String()
+    days = fields.Integer(metadata={"description": "days from since (excluded) to as_of"})
+    change = fields.Integer(metadata={"description": "difference of the point values"})
+    per_day = fields.Float(metadata={"description": "change / days: a gap is one change "
+                                                    "spread over its days, never zeros"})
+    fall = fields.Boolean(metadata={"description": "the cumulative toll went down"})
+    figure_id = fields.Integer()
+    previous_figure_id = fields.Integer()
+
+
+class SeriesSourceOut(Schema):
+    source = fields.String()
+    source_id = fields.Integer()
+    affiliation = fields.String(allow_none=True)
+    points = fields.List(fields.Nested(SeriesPointOut))
+    changes = fields.List(fields.Nested(SeriesChangeOut))
+
+
+class SeriesEntryOut(Schema):
+    series_id = fields.String()
+    conflict = fields.String()
+    category = fields.String()
+    side = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    incident = fields.String(allow_none=True)
+    unit = fields.String()
+    period_start = fields.String(allow_none=True)
+    group = fields.String(allow_none=True, dump_default=None)
+    figure_count = fields.Integer()
+    sources = fields.List(fields.Nested(SeriesSourceOut))
+
+
+class SeriesOut(Schema):
+    conflict = fields.String()
+    generated_at = fields.String()
+    series = fields.List(fields.Nested(SeriesEntryOut))

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import write_transaction
-from .engines import INTEGRITY_ERRORS
+from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
 from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
@@ -957,3 +957,172 @@ def flag_marks(db: sqlite_utils.Database, conflict: str) -> dict[int, list[tuple
             " WHERE fl.conflict = ? AND fl.status IN ('open', 'acknowledged')", (conflict,)):
         marks.setdefault(figure_id, []).append((flag_id, rule, status))
     return marks
+
+
+# --- pages and series charts (web/, GET /series) ---------------------------------------
+# Kept together at the end so the web pages' queries stay in one place.
+
+_SERIES_FIGURE_SELECT = (
+    "SELECT f.*, s.name AS source, s.affiliation FROM figures f"
+    " JOIN sources s ON s.id = f.source_id"
+)
+
+
+def series_figures(db: sqlite_utils.Database, series_key: str) -> list[dict]:
+    """The active figures of one series (every column of `figures`, plus the source's
+    name and affiliation), ordered by id: one indexed read on figures_series."""
+    return list(db.query(f"{_SERIES_FIGURE_SELECT} WHERE f.series_key = ?"
+                         " AND f.status = 'active' ORDER BY f.id", (series_key,)))
+
+
+def conflict_series_figures(db: sqlite_utils.Database, conflict: str) -> list[dict]:
+    """The conflict's active figures like series_figures, grouped by series_key."""
+    return list(db.query(f"{_SERIES_FIGURE_SELECT} WHERE f.conflict = ?"
+                         " AND f.status = 'active' ORDER BY f.series_key, f.id", (conflict,)))
+
+
+def open_flagged_figures(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> set[int]:
+    """Which of these figures an open flag lists."""
+    found: set[int] = set()
+    ids = list(figure_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(row[0] for row in db.execute(
+            "SELECT DISTINCT ff.figure_id FROM flag_figures ff"
+            " JOIN flags fl ON fl.id = ff.flag_id"
+            f" WHERE ff.figure_id IN ({marks}) AND fl.status = 'open'", chunk))
+    return found
+
+
+def series_keys_of(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> dict[int, str]:
+    """figure id -> the series_key it is stored under (for linking report rows)."""
+    found: dict[int, str] = {}
+    ids = list(figure_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(db.execute(
+            f"SELECT id, series_key FROM figures WHERE id IN ({marks})", chunk).fetchall())
+    return found
+
+
+def conflict_exists(db: sqlite_utils.Database, conflict: str) -> bool:
+    """Whether any figure, active or retracted, names this conflict."""
+    return db.execute("SELECT 1 FROM figures WHERE conflict = ? LIMIT 1",
+                      (conflict,)).fetchone() is not None
+
+
+def conflict_overview(db: sqlite_utils.Database) -> list[dict]:
+    """Per conflict: active figures, series with active figures, open flags by severity.
+
+    Counted from the covering index on (series_key, status) rather than the table: a
+    series key is a JSON list that begins with its conflict's slug (a slug holds no quote),
+    so the index alone gives both counts, several times faster than reading the rows.
+    """
+    conflicts: dict[str, dict] = {}
+    for key, figures in db.execute(
+            "SELECT series_key, count(*) FROM figures INDEXED BY figures_series"
+            " WHERE status = 'active' GROUP BY series_key"):
+        conflict = key[2:key.index('"', 2)]
+        entry = conflicts.get(conflict)
+        if entry is None:
+            entry = conflicts[conflict] = {
+                "conflict": conflict, "figures": 0, "series": 0,
+                "open_flags": {"high": 0, "medium": 0, "low": 0}}
+        entry["figures"] += figures
+        entry["series"] += 1
+    for conflict, severity, count in db.execute(
+            "SELECT conflict, severity, count(*) FROM flags WHERE status = 'open'"
+            " GROUP BY conflict, severity"):
+        if conflict in conflicts:
+            conflicts[conflict]["open_flags"][severity] = count
+    return [conflicts[name] for name in sorted(conflicts)]
+
+
+_SEVERITY_ORDER = "CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
+
+
+def flags_by_severity(db: sqlite_utils.Database, *, status: str, conflict: str | None,
+                      rule: str | None, offset: int, limit: int) -> tuple[list[dict], int]:
+    """One page of flags, worst severity first, then oldest; and how many match."""
+    where, params = ["status = ?"], [status]
+    for name, value in (("conflict", conflict), ("rule", rule)):
+        if value is not None:
+            where.append(f"{name} = ?")
+            params.append(value)
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM flags WHERE {clause}", params).fetchone()[0]
+    rows = [_flag_row(row) for row in db.query(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE {clause}"
+        f" ORDER BY {_SEVERITY_ORDER}, id LIMIT ? OFFSET ?", [*params, limit, offset])]
+    return rows, total
+
+
+def figures_by_id(db: sqlite_utils.Database, figure_ids: Iterable[int]) -> dict[int, dict]:
+    """id -> figure (as get_figure gives it) for every id that exists."""
+    found: dict[int, dict] = {}
+    ids = list(dict.fromkeys(figure_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update((row["id"], row) for row in db.query(
+            f"{_FIGURE_SELECT} WHERE f.id IN ({marks})", chunk))
+    return found
+
+
+def flags_of_figure(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
+    """Every flag, in any status, that lists this figure."""
+    return [_flag_row(row) for row in db.query(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE id IN"
+        " (SELECT flag_id FROM flag_figures WHERE figure_id = ?) ORDER BY id", (figure_id,))]
+
+
+def api_key_for_hash(db: sqlite_utils.Database, token_hash: str) -> dict | None:
+    """{"name", "role", "token_hash"} of the live key with this token hash, or None."""
+    rows = list(db.query("SELECT name, role, token_hash FROM api_keys"
+                         " WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
+    return rows[0] if rows else None
+
+
+def web_secret_key(db: sqlite_utils.Database, make: Callable[[], str]) -> str:
+    """The pages' session-signing key: made once by `make()` and kept in the database, so
+    every process serving it signs alike and sessions survive a restart.
+
+    A database made before the table existed gets it here (CREATE TABLE IF NOT EXISTS is
+    harmless to run again); racing processes keep the first key written.
+    """
+    try:  # the usual case, a plain read on either engine
+        found = db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()
+    except DATABASE_ERRORS:  # no such table yet (outside any transaction: nothing to undo)
+        found = None
+    if found is not None:
+        return found[0]
+    with write_transaction(db):
+        db.execute("CREATE TABLE IF NOT EXISTS web_secret (id INTEGER PRIMARY KEY"
+                   " CHECK (id = 1), secret TEXT NOT NULL, created_at TEXT NOT NULL)")
+        db.execute("INSERT INTO web_secret (id, secret, created_at) VALUES (1, ?, ?)"
+                   " ON CONFLICT (id) DO NOTHING", (make(), utc_now()))
+    return db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()[0]
+
+
+def report_fingerprint(db: sqlite_utils.Database, conflict: str | None) -> tuple:
+    """A value that changes whenever the conflict's report could change, read cheaply.
+
+    Every figure write (insert, correction, retraction, a source's new affiliation) marks
+    its series dirty in the same transaction — the invariant incremental reconciliation
+    rests on — and a run clears those marks only as it records itself in
+    reconciliation_runs; flags change only with their status or updated_at. So the dirty
+    marks, the latest run, the conflict's flags by status and the sources together tell
+    when a page's cached report is stale. `conflict` None: every conflict's.
+    """
+    dirty = db.execute("SELECT count(*), coalesce(sum(changed_seq), 0) FROM dirty_series"
+                       ).fetchone()
+    run = db.execute("SELECT id, status, finished_at FROM reconciliation_runs"
+                     " ORDER BY id DESC LIMIT 1").fetchone()
+    flags = db.execute("SELECT status, count(*), max(updated_at) FROM flags"
+                       " WHERE coalesce(?, conflict) = conflict GROUP BY status"
+                       " ORDER BY status", (conflict,)).fetchall()
+    sources = db.execute("SELECT count(*), max(updated_at) FROM sources").fetchone()
+    return (tuple(dirty), tuple(run) if run else None, tuple(map(tuple, flags)),
+            tuple(sources))

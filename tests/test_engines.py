@@ -18,6 +18,8 @@ def test_placeholders_and_percent_signs_outside_literals() -> None:
     assert text == ("SELECT * FROM f WHERE a = %s AND b LIKE 'x%%' AND c = '?'"
                     ' AND d = %s COLLATE "nocase"')
     assert not returning
+    assert engines.translate("SELECT k FROM f INDEXED BY f_series WHERE a = ?")[0] == \
+        "SELECT k FROM f WHERE a = %s"  # SQLite's index hint: PostgreSQL plans alone
 
 
 @pytest.mark.parametrize(("sql", "returning"), [

@@ -55,6 +55,7 @@ MUST_SUCCEED = {
     "GET /api/v1/figures", "POST /api/v1/figures", "POST /api/v1/figures/batch",
     "GET /api/v1/sources", "GET /api/v1/flags", "GET /api/v1/reconciliation/runs",
     "POST /api/v1/reconciliation/runs", "GET /api/v1/reconciliation/report",
+    "GET /api/v1/series",
     "GET /api/v1/exports/figures.csv", "GET /api/v1/exports/flags.csv",
     "GET /api/v1/exports/report.csv", "POST /api/v1/imports", "GET /api/v1/health",
 }
@@ -120,7 +121,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, di
 def test_the_document_lists_every_operation() -> None:
     operations = {f"{result.ok().method.upper()} {result.ok().path}"
                   for result in schema.get_all_operations()}
-    assert len(operations) == 24
+    assert len(operations) == 25  # GET /series added by issue 13
     assert operations >= MUST_SUCCEED
 
 
@@ -164,7 +165,7 @@ def test_the_fuzzing_reached_every_operation() -> None:
                                                            - on_existing)
     cases = sum(sum(statuses.values()) for statuses in SEEN.values())
     more = sum(sum(statuses.values()) for statuses in ON_EXISTING.values())
-    assert cases >= 24 * 10, SEEN
+    assert cases >= 25 * 10, SEEN
     print(f"\nschemathesis: {cases} cases on {len(SEEN)} operations, then {more} on "
           f"{len(ON_EXISTING)} operations on existing objects:",
           {operation: dict(statuses) for operation, statuses in sorted(SEEN.items())},

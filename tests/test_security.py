@@ -92,7 +92,8 @@ def every_kind_of_answer(client: FlaskClient, editor: dict[str, str], reader: di
         problem
     yield "403", client.post(f"{API}/figures", json=figure(), headers=reader), 403, problem
     yield "404", client.get(f"{API}/figures/999999"), 404, problem
-    yield "404 outside the API", client.get("/"), 404, problem
+    # "/" is the pages now (issue 13); an unknown path under the API is still problem+json
+    yield "404 unknown API path", client.get(f"{API}/no-such-resource"), 404, problem
     yield "405", client.delete(f"{API}/figures/{posted['id']}", headers=editor), 405, problem
     retract = f"{API}/figures/{posted['id']}/retract"
     yield "retracted", client.post(retract, json={"reason": "x"}, headers=editor), 200, \
@@ -377,11 +378,16 @@ def test_answers_hold_exactly_the_documented_fields(client: FlaskClient,
 
 def test_every_route_is_under_the_prefix_and_documented(settings: Settings) -> None:
     """No shadow endpoint: every route the app serves is /api/v1/... and is in the
-    OpenAPI document with its methods (the document itself aside)."""
+    OpenAPI document with its methods (the document itself aside), or is one of the web
+    pages (issue 13), which are HTML for people, not API."""
     fresh = create_app(settings)
     spec = fresh.test_client().get(f"{API}/openapi.json").get_json()
     served = set()
+    pages = set()
     for rule in fresh.url_map.iter_rules():
+        if rule.endpoint.startswith("web."):
+            pages.add(rule.rule)
+            continue
         assert rule.rule.startswith(f"{API}/"), rule.rule
         if rule.rule == f"{API}/openapi.json":
             continue
@@ -391,7 +397,9 @@ def test_every_route_is_under_the_prefix_and_documented(settings: Settings) -> N
     documented = {(path, method) for path, operations in spec["paths"].items()
                   for method in operations if method != "parameters"}
     assert served == documented
-    assert len(served) == 24
+    assert len(served) == 25
+    assert pages == {"/", "/conflicts/<slug>", "/flags", "/flags/<int:flag_id>",
+                     "/figures/<int:figure_id>", "/sign-in", "/sign-out", "/static/<path:filename>"}
 
 
 # --- API7: the service makes no outbound request ------------------------------------------

@@ -74,6 +74,18 @@ def upgrade(conn: sqlite3.Connection) -> None:
     dirty |= _rekey_flags(conn, merged)
     _rekey_dirty_marks(conn, dirty)
     _run(conn, _INDEXES)
+    _run(conn, _WEB_SECRET)
+
+
+# Issue 13 (web pages): the table schema.sql gained beside this step; IF NOT EXISTS, since
+# store.web_secret_key also makes it in a database that predates it.
+_WEB_SECRET = """
+CREATE TABLE IF NOT EXISTS web_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
 
 
 def _run(conn: sqlite3.Connection, script: str) -> None:
