@@ -1,7 +1,7 @@
 -- casualty-tracker: the one source of the database schema.
 -- A new database is created from this file at the latest schema version; an older one is
 -- upgraded by service/migrations (keep user_version below equal to the last migration).
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- Who gave a number. Names match folded (API §4 "Names": name_key = names.fold(name));
 -- the first spelling is kept in name.
@@ -67,7 +67,8 @@ CREATE TABLE figures (
     side_key TEXT,
     location_key TEXT,
     incident_key TEXT,
-    via_key TEXT
+    via_key TEXT,
+    open_flags INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX figures_conflict ON figures (conflict, id);
 CREATE INDEX figures_source ON figures (source_id, id);
@@ -179,6 +180,18 @@ CREATE TABLE flag_figures (
     PRIMARY KEY (figure_id, flag_id)
 ) WITHOUT ROWID;
 CREATE INDEX flag_figures_flag ON flag_figures (flag_id);
+
+-- figures.open_flags: how many open flags list the figure, kept exact in the same
+-- transaction as every flag change, so the figures export reads a column instead of
+-- counting flags for every row (API §7, issue 10). A run moves the counts with the links
+-- it writes (store.save_findings); this trigger moves them with every status change (a
+-- run closing or reopening a flag, a person's PATCH).
+CREATE TRIGGER flags_open_status AFTER UPDATE OF status ON flags
+WHEN (OLD.status = 'open') != (NEW.status = 'open')
+BEGIN
+    UPDATE figures SET open_flags = open_flags + (CASE WHEN NEW.status = 'open' THEN 1 ELSE -1 END)
+    WHERE id IN (SELECT figure_id FROM flag_figures WHERE flag_id = NEW.id);
+END;
 
 -- Idempotency-Key replay store: the first response to a keyed POST, returned again on a
 -- retry. owner is a hash of the caller's token, so one client cannot replay another's.

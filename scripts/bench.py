@@ -274,7 +274,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--db", help="a postgresql:// URL: measure PostgreSQL instead (a "
                         "scratch database beside the one named, dropped afterwards)")
+    parser.add_argument("--workload", choices=("realistic", "chaos"),
+                        help="reconciliation under flag volume instead (scripts/"
+                             "bench_workloads.py; --figures defaults to 100,000 there)")
     args = parser.parse_args()
+    if args.workload:
+        import bench_workloads
+
+        bench_workloads.main(args, sys.modules[__name__])
+        return
     rng = random.Random(args.seed)
     series = make_series(rng, args.series)
     rows = make_figures(rng, series, args.figures)

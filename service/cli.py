@@ -198,7 +198,7 @@ def _describe(errors: Any) -> str:
 
 @main.command("export")
 @click.argument("what", type=click.Choice(("figures", "flags", "report")))
-@click.option("--conflict", help="Only this conflict (required for the report).")
+@click.option("--conflict", help="Only this conflict (the report without it: every conflict).")
 @click.option("--hxl", is_flag=True, help="Add a row of HXL hashtags under the header.")
 @click.option("--bom", is_flag=True,
               help="Start with a UTF-8 byte-order mark, so that Excel reads UTF-8.")
@@ -213,8 +213,6 @@ def export_csv(what: str, conflict: str | None, hxl: bool, bom: bool,
         chunks = csvexport.figures_csv(settings.db_path, filters, hxl)
     elif what == "flags":
         chunks = csvexport.flags_csv(settings.db_path, filters, hxl)
-    elif conflict is None:
-        raise click.UsageError("export report needs --conflict.")
     else:
         chunks = csvexport.report_csv(settings.db_path, conflict, hxl)
     out = sys.stdout.buffer  # click.get_binary_stream is deprecated since Click 8.5

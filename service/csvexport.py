@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from .csvio import (
     REPORT_HXL,
     stream_csv,
 )
-from .reconcile.report import series_entry, series_fields
+from .reconcile.report import build_report
 
 PAGE_ROWS = 1_000
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9-]+")
@@ -107,18 +106,14 @@ def _report_row(series: Mapping[str, Any]) -> list[Any]:
             for c in REPORT_COLUMNS]
 
 
-def _series_key(figure: Mapping[str, Any]) -> str:
-    return figure["series_key"]
-
-
-def report_csv(db_path: Path, conflict: str, hxl: bool) -> Iterator[str]:
+def report_csv(db_path: Path, conflict: str | None, hxl: bool) -> Iterator[str]:
     """One row a series, built as the figures arrive (report.build_report, one series at a
-    time): only the current series is held, not the whole report."""
+    time): only the current series is held, not the whole report. Without `conflict`, every
+    conflict, one after the other (each conflict's flag marks held while it is written)."""
     def rows(connection: Any) -> Iterator[list[Any]]:
-        marks = store.flag_marks(connection, conflict)
-        figures = store.report_figures(connection, conflict)
-        for _key, members in groupby(figures, key=_series_key):
-            group = list(members)
-            yield _report_row(series_entry(series_fields(group), group, marks))
+        for each in store.report_conflicts(connection, conflict):
+            marks = store.flag_marks(connection, each)
+            for entry in build_report(store.report_figures(connection, each), marks):
+                yield _report_row(entry)
     return stream_csv(REPORT_COLUMNS, _with_connection(db_path, rows),
                       list(REPORT_HXL.values()) if hxl else None)

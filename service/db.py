@@ -22,7 +22,7 @@ from flask import current_app, g
 from . import engines, migrations
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code works with: schema.sql's user_version and the last migration's."""
 BUSY_TIMEOUT_MS = 30_000
 
@@ -89,7 +89,8 @@ def _is_blank(db: sqlite_utils.Database) -> bool:
 
 
 def _statements(script: str) -> Iterator[str]:
-    """Split schema.sql into statements (it has no semicolons inside literals or triggers)."""
+    """Split schema.sql into statements (no semicolons inside literals; a trigger's body
+    ends with its END;, which sqlite3.complete_statement recognises)."""
     buffer: list[str] = []
     for line in script.splitlines():
         if line.lstrip().startswith("--"):
@@ -97,8 +98,8 @@ def _statements(script: str) -> Iterator[str]:
         buffer.append(line)
         if line.rstrip().endswith(";"):
             statement = "\n".join(buffer).strip()
-            buffer = []
             if sqlite3.complete_statement(statement):
+                buffer = []
                 yield statement
     if "".join(buffer).strip():
         raise ValueError("schema.sql ends with an unterminated statement")

@@ -328,6 +328,16 @@ class PgDatabase:
             cursor.execute(text, list(params or ()))  # type: ignore[arg-type]
             return iter(cursor.fetchall())
 
+    def commit(self) -> None:
+        """As sqlite3.Connection.commit: end an open transaction, if any."""
+        if self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """As sqlite3.Connection.rollback: undo an open transaction, if any."""
+        if self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.connection.execute("ROLLBACK")
+
     def reset_identity(self, table: str) -> None:
         """After rows were inserted with their ids: the next generated id follows them."""
         self.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"

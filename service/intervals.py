@@ -38,3 +38,17 @@ def interval(qualifier: str, count: int, count_high: int | None = None,
     if qualifier == "fewer_than":
         return 0, max(count - 1, 0)
     raise ValueError(f"unknown qualifier {qualifier!r}")
+
+
+def point_value(qualifier: str, count: int) -> int:
+    """A figure's point value (API §4): its count moved into its own interval.
+
+    "more than 350" asserts [351, ∞), so its point is 351; "fewer than 20" → 19 (0 stays
+    0, the only value "fewer than 0" can mean once counts are never negative); every
+    other qualifier's interval holds the count itself.
+    """
+    if qualifier == "more_than":
+        return count + 1
+    if qualifier == "fewer_than":
+        return max(count - 1, 0)
+    return count

@@ -543,7 +543,7 @@ class FlagOut(Schema):
 
 
 class ReportQuery(StrictSchema):
-    conflict = Slug(required=True)
+    conflict = Slug(load_default=None)
 
 
 class ReportExportQuery(ReportQuery, HxlQuery):
@@ -587,7 +587,7 @@ class ReportSeriesOut(Schema):
 
 
 class ReportOut(Schema):
-    conflict = fields.String()
+    conflict = fields.String(allow_none=True)
     generated_at = fields.String()
     last_run = fields.Nested(RunOut, allow_none=True)
     series = fields.List(fields.Nested(ReportSeriesOut))

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import waitress
+from flask import request
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
@@ -35,6 +36,7 @@ from .api import SECURITY_HEADERS
 from .config import Settings
 from .engines import describe
 from .errors import body_too_large_detail, problem_body
+from .memory import LARGE_BODY_BYTES, limit_arenas, release_free_memory
 from .reconcile.schedule import start_scheduler
 
 CHUNKED_SLACK = 1024 * 1024
@@ -147,7 +149,14 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger(__name__)
+    limit_arenas()  # before waitress and the scheduler start their threads
     app = create_app(settings)
+
+    @app.teardown_request
+    def _release_after_large_bodies(_error: BaseException | None) -> None:
+        if (request.content_length or 0) >= LARGE_BODY_BYTES:
+            release_free_memory()
+
     scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
     app.extensions["casualty_tracker_scheduler"] = scheduler
     log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",

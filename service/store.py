@@ -23,7 +23,7 @@ from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
 from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
-from .reconcile.rules import Finding
+from .reconcile.rules import KILLED_PARTS, Finding
 
 FIGURE_INPUT_FIELDS = (
     "conflict", "source", "category", "side", "location", "location_code", "group",
@@ -36,8 +36,6 @@ SERIES_FIELDS = ("conflict", "category", "side", "location", "incident", "unit",
                  "period_start", "group")
 NAME_FIELDS = frozenset({"side", "location", "incident", "unit", "via"})
 """Figure fields compared folded (API §4 "Names"); the source name is the sixth."""
-FAMILY_FIELDS = tuple(field for field in SERIES_FIELDS if field != "location")
-_LOCATION = SERIES_FIELDS.index("location")
 _FIGURE_COLUMNS = tuple(f for f in FIGURE_INPUT_FIELDS if f != "source")
 _KEY_COLUMNS = {"side_key": "side", "location_key": "location", "incident_key": "incident",
                 "via_key": "via"}
@@ -93,9 +91,18 @@ def _key_value(figure: Mapping[str, Any], field: str) -> Any:
     return fold_or_none(value) if field in NAME_FIELDS else value
 
 
+def _family(conflict: str, category: str, side: str | None, incident: str | None,
+            unit: str) -> str:
+    category = "killed" if category in KILLED_PARTS else category
+    return _key([conflict, category, side, incident, unit])
+
+
 def family_key(figure: Mapping[str, Any]) -> str:
-    """The reconciliation family: every series field but location, names folded (API §6)."""
-    return _key([_key_value(figure, f) for f in FAMILY_FIELDS])
+    """The reconciliation family (rules.family_fields): conflict, side, incident and unit
+    folded, civilian and military counted with killed. Every figure a rule of API §6
+    compares with another shares its family, so a run reads one family at a time."""
+    return _family(figure["conflict"], figure["category"], fold_or_none(figure["side"]),
+                   fold_or_none(figure["incident"]), fold(figure["unit"]))
 
 
 def series_key(figure: Mapping[str, Any]) -> str:
@@ -105,17 +112,9 @@ def series_key(figure: Mapping[str, Any]) -> str:
 
 
 def family_of_series(key: str) -> str:
-    """The family a series key belongs to (the same fields without location)."""
-    values = json.loads(key)
-    del values[_LOCATION]
-    return _key(values)
-
-
-def whole_series_of_family(key: str) -> str:
-    """The family's whole-conflict series: the one whose location is null."""
-    values = json.loads(key)
-    values.insert(_LOCATION, None)
-    return _key(values)
+    """The family a series key (already folded) belongs to."""
+    conflict, category, side, _location, incident, unit, *_rest = json.loads(key)
+    return _family(conflict, category, side, incident, unit)
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -315,8 +314,7 @@ def export_figures_page(db: sqlite_utils.Database, filters: Mapping[str, Any], *
         ' f."group", f.incident, f.count, f.count_high, f.qualifier, f.unit, f.reported_on,'
         " f.as_of, f.period_start, f.via, f.quote, f.url, f.notes, f.low, f.high, f.status,"
         " f.retraction_reason, f.version, f.created_at, f.updated_at, s.kind, s.affiliation,"
-        " (SELECT count(*) FROM flag_figures ff JOIN flags fl ON fl.id = ff.flag_id"
-        "   WHERE ff.figure_id = f.id AND fl.status = 'open')"
+        " f.open_flags"
         f" FROM figures f JOIN sources s ON s.id = f.source_id WHERE {where}"
         " ORDER BY f.id LIMIT ?", [*params, limit]).fetchall()
 
@@ -742,28 +740,31 @@ def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT series_key, changed_seq FROM dirty_series").fetchall())
 
 
-def all_series_keys(db: sqlite_utils.Database) -> list[str]:
-    """Every series that has figures or flags (a full run re-checks them all)."""
-    return [row[0] for row in db.execute(
-        "SELECT series_key FROM figures UNION SELECT series_key FROM flags"
-        " UNION SELECT whole_series_key FROM flags WHERE whole_series_key IS NOT NULL")]
-
-
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
-           f.count_high, f.low, f.high, f."group", f.series_key
+           f.count_high, f.low, f.high, f.location_code, f."group", f.series_key, f.family_key
     FROM figures f JOIN sources s ON s.id = f.source_id
 """
+_CHUNK = 500
+"""Values per IN (...) list: well under SQLite's variable limit."""
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 @contextmanager
 def read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
     """Several reads from one snapshot of the database (a read transaction).
 
-    A run reads a series' figures, their disputes and the figures they are compared with;
-    read separately, a figure added and disputed in between would have a dispute without
-    its figure.
+    A run reads a family's figures and their disputes; read separately, a figure added
+    and disputed in between would have a dispute without its figure.
     """
     db.conn.execute("BEGIN")
     try:
@@ -772,86 +773,157 @@ def read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
         db.conn.execute("COMMIT")
 
 
-def series_facts(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
-    """Active figures of the given series, as tuples in _FACT_SELECT's column order.
+def family_sizes(db: sqlite_utils.Database,
+                 families: Sequence[str] | None) -> list[tuple[str, int]]:
+    """(family key, active figures) for these families (None: every family), by key.
 
-    Tuples, because a full run reads every figure and a dict per row would double its
-    memory.
+    Families without active figures are left out: they own no finding.
     """
-    marks = ", ".join("?" for _ in keys)
-    return db.execute(f"{_FACT_SELECT} WHERE f.series_key IN ({marks}) AND f.status = 'active'",
-                      list(keys)).fetchall()
+    sql = ("SELECT family_key, count(*) FROM figures WHERE status = 'active'{}"
+           " GROUP BY family_key ORDER BY family_key")
+    if families is None:
+        return db.execute(sql.format("")).fetchall()
+    sizes: list[tuple[str, int]] = []
+    for chunk in _chunks(families):
+        sizes += db.execute(sql.format(f" AND family_key IN ({_marks(chunk)})"),
+                            list(chunk)).fetchall()
+    return sorted(sizes)
 
 
-def series_disputes(db: sqlite_utils.Database, keys: Sequence[str]) -> list[tuple]:
-    """(figure id, disputing source, reported_on) for active figures of these series."""
-    marks = ", ".join("?" for _ in keys)
-    return db.execute(
-        "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
-        " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
-        f" WHERE f.series_key IN ({marks}) AND f.status = 'active' ORDER BY d.id",
-        list(keys)).fetchall()
+def family_facts(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
+    """Active figures of these families as tuples: rules.Fact's fields, then the series
+    and family keys. Tuples, because a run holds a whole family and a dict per row would
+    double its memory."""
+    rows: list[tuple] = []
+    for chunk in _chunks(families):
+        rows += db.execute(f"{_FACT_SELECT} WHERE f.family_key IN ({_marks(chunk)})"
+                           " AND f.status = 'active'", list(chunk)).fetchall()
+    return rows
 
 
-def part_candidates(db: sqlite_utils.Database, family: str, above: int) -> list[tuple]:
-    """Active located figures of a family whose low exceeds `above`: the only parts that
-    can exceed a whole-conflict figure whose high is at least `above`."""
-    return db.execute(
-        f"{_FACT_SELECT} WHERE f.family_key = ? AND f.status = 'active' AND f.low > ?"
-        " AND f.location IS NOT NULL", (family, above)).fetchall()
+def family_disputes(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
+    """(figure id, disputing source, reported_on) for active figures of these families."""
+    rows: list[tuple] = []
+    for chunk in _chunks(families):
+        rows += db.execute(
+            "SELECT d.figure_id, s.name, d.reported_on FROM disputes d"
+            " JOIN sources s ON s.id = d.source_id JOIN figures f ON f.id = d.figure_id"
+            f" WHERE f.family_key IN ({_marks(chunk)}) AND f.status = 'active' ORDER BY d.id",
+            list(chunk)).fetchall()
+    return rows
+
+
+def flag_owners_listing(db: sqlite_utils.Database, series_keys: Sequence[str]) -> set[str]:
+    """The series owning a flag (not obsolete) that lists a figure of these series."""
+    owners: set[str] = set()
+    for chunk in _chunks(series_keys):
+        owners.update(row[0] for row in db.execute(
+            "SELECT DISTINCT fl.series_key FROM figures f"
+            " JOIN flag_figures ff ON ff.figure_id = f.id JOIN flags fl ON fl.id = ff.flag_id"
+            f" WHERE f.series_key IN ({_marks(chunk)}) AND fl.status != 'obsolete'",
+            list(chunk)))
+    return owners
+
+
+def _seen_flags(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS seen_flags (id INTEGER PRIMARY KEY)")
+
+
+def start_seen_flags(db: sqlite_utils.Database) -> None:
+    """An empty per-connection table of the flags this run saw hold (for closing)."""
+    _seen_flags(db)
+    db.execute("DELETE FROM temp.seen_flags")
+    db.conn.commit()
+
+
+_STORED_FLAG = ("id, rule, flag_key, series_key, conflict, severity, figure_ids, explanation,"
+                " status")
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                  findings: Sequence[tuple[str, str | None, Finding]]) -> int:
-    """Upsert one batch of (series_key, whole_series_key, finding) as flags; returns how
-    many flags opened (new, or open again).
+                  findings: Sequence[tuple[str, Finding]]) -> int:
+    """Record one batch of (owner series key, finding) as flags; returns how many flags
+    opened (new, or open again).
 
-    Runs inside its own write transaction that first renews the lease, so a run that lost
-    its lease can never write a flag.
+    A flag whose stored fields already say what the finding says is not written at all
+    (its last_seen_run is derived, see FLAG_COLUMNS), so a run that changes nothing
+    writes nothing but the ids it saw. Runs inside its own write transaction that first
+    renews the lease, so a run that lost its lease can never write a flag.
     """
     now_iso = utc_now()
     opened = 0
     with write_transaction(db):
         _hold_lease(db, holder, time.time(), ttl)
-        for owner, whole_owner, finding in findings:
-            ids = list(finding.figure_ids)
-            row = db.execute("SELECT id, status, figure_ids FROM flags WHERE rule = ? AND"
-                             " flag_key = ?", (finding.rule, finding.key)).fetchone()
-            old_ids = json.loads(row[2]) if row else None
-            status, is_opening = status_when_seen(row[1] if row else None, old_ids, ids)
+        stored: dict[tuple[str, str], tuple] = {}
+        by_rule: dict[str, list[str]] = {}
+        for _owner, finding in findings:
+            by_rule.setdefault(finding.rule, []).append(finding.key)
+        for rule, keys in by_rule.items():
+            for chunk in _chunks(keys):
+                for row in db.execute(f"SELECT {_STORED_FLAG} FROM flags WHERE rule = ?"
+                                      f" AND flag_key IN ({_marks(chunk)})", [rule, *chunk]):
+                    stored[(row[1], row[2])] = row
+        next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM flags").fetchone()[0]
+        inserts, updates, relinked, links, seen = [], [], [], [], []
+        open_delta: dict[int, int] = {}
+        for owner, finding in findings:
+            ids = finding.figure_ids
+            ids_json = "[" + ", ".join(map(str, ids)) + "]"  # as json.dumps writes it
+            row = stored.get((finding.rule, finding.key))
+            old_ids = json.loads(row[6]) if row else None
+            status, is_opening = status_when_seen(row[8] if row else None, old_ids, ids)
             opened += is_opening
-            values = (owner, whole_owner, finding.conflict, finding.severity, json.dumps(ids),
-                      finding.explanation, status, run_id, now_iso)
+            values = (owner, finding.conflict, finding.severity, ids_json,
+                      finding.explanation, status)
             if row is None:
-                flag_id = db.execute(
-                    "INSERT INTO flags (series_key, whole_series_key, conflict, severity,"
-                    " figure_ids, explanation, status, last_seen_run, updated_at, rule,"
-                    " flag_key, first_seen_run, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, finding.rule, finding.key, run_id, now_iso)).lastrowid
+                flag_id, next_id = next_id, next_id + 1
+                inserts.append((flag_id, *values, run_id, now_iso, finding.rule, finding.key,
+                                run_id, now_iso))
             else:
                 flag_id = row[0]
-                db.execute(
-                    "UPDATE flags SET series_key = ?, whole_series_key = ?, conflict = ?,"
-                    " severity = ?, figure_ids = ?, explanation = ?, status = ?,"
-                    " last_seen_run = ?, updated_at = ? WHERE id = ?", (*values, flag_id))
-            if old_ids != ids:
-                db.execute("DELETE FROM flag_figures WHERE flag_id = ?", (flag_id,))
-                db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
-                                    [(figure_id, flag_id) for figure_id in ids])
+                if (row[3], row[4], row[5], row[6], row[7], row[8]) != values:
+                    updates.append((*values, run_id, now_iso, flag_id))
+            seen.append((flag_id,))
+            if old_ids is None or list(ids) != old_ids:
+                if old_ids is not None:
+                    relinked.append((flag_id,))
+                links += [(figure_id, flag_id) for figure_id in ids]
+                # figures.open_flags: the flags.status trigger has moved the old links'
+                # counts with any status change; the links themselves move here.
+                if status == "open":
+                    for figure_id in old_ids or ():
+                        open_delta[figure_id] = open_delta.get(figure_id, 0) - 1
+                    for figure_id in ids:
+                        open_delta[figure_id] = open_delta.get(figure_id, 0) + 1
+        db.conn.executemany(
+            "INSERT INTO flags (id, series_key, conflict, severity, figure_ids, explanation,"
+            " status, last_seen_run, updated_at, rule, flag_key, first_seen_run, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+        db.conn.executemany(
+            "UPDATE flags SET series_key = ?, conflict = ?, severity = ?, figure_ids = ?,"
+            " explanation = ?, status = ?, last_seen_run = ?, updated_at = ? WHERE id = ?",
+            updates)
+        db.conn.executemany("DELETE FROM flag_figures WHERE flag_id = ?", relinked)
+        db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
+                            links)
+        db.conn.executemany("UPDATE figures SET open_flags = open_flags + ? WHERE id = ?",
+                            [(delta, figure_id) for figure_id, delta in open_delta.items()
+                             if delta])
+        _seen_flags(db)
+        db.conn.executemany("INSERT OR IGNORE INTO temp.seen_flags (id) VALUES (?)", seen)
     return opened
 
 
 def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
                        keys: Sequence[str] | None, checked: Mapping[str, int]) -> int:
-    """End of a run: flags of the checked series that it did not see become obsolete,
-    and the dirty marks it saw are cleared, in one transaction.
+    """End of a run: flags of the re-checked series that it did not see hold become
+    obsolete, and the dirty marks it saw are cleared, in one transaction.
 
-    `keys` None means every series (a full run). A series changed during the run has a
-    newer changed_seq than `checked` holds, so it stays dirty for the next run, and flags
-    it owns are not closed now: the run may have read it half-way through a change (a
-    disputed figure moved to a series already read, or not read at all), and the next run
-    checks it again anyway.
+    `keys` None means every series (a full run). A flag closed now held after the last
+    successful run before this one, which becomes its last_seen_run (as a full run would
+    have left it). A series changed during the run has a newer changed_seq than `checked`
+    holds, so it stays dirty for the next run, and flags it owns are not closed now: the
+    run may have read it half-way through a change, and the next run checks it again.
     """
     now_iso = utc_now()
     with write_transaction(db):
@@ -859,30 +931,36 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         db.conn.executemany(
             "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
-        scope = (" AND series_key NOT IN (SELECT series_key FROM dirty_series)"
-                 " AND coalesce(whole_series_key, '') NOT IN"
-                 " (SELECT series_key FROM dirty_series)")
-        close = ("UPDATE flags SET status = 'obsolete', updated_at = ?"
-                 f" WHERE last_seen_run < ? AND status != 'obsolete'{scope}")
-        if keys is None:
-            return db.execute(close, (now_iso, run_id)).rowcount
-        closed = 0
-        keys = list(keys)
-        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
-            chunk = keys[start:start + _KEYS_PER_STATEMENT]
-            marks = ", ".join("?" for _ in chunk)
-            closed += db.execute(
-                f"{close} AND (series_key IN ({marks}) OR whole_series_key IN ({marks}))",
-                (now_iso, run_id, *chunk, *chunk)).rowcount
+        _seen_flags(db)
+        previous = db.execute(
+            "SELECT coalesce(max(id), 0) FROM reconciliation_runs"
+            " WHERE status = 'succeeded' AND id < ?", (run_id,)).fetchone()[0]
+        scope = " AND series_key NOT IN (SELECT series_key FROM dirty_series)"
+        if keys is not None:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_series"
+                       " (series_key TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM temp.checked_series")
+            db.conn.executemany("INSERT INTO temp.checked_series VALUES (?)",
+                                [(key,) for key in keys])
+            scope += " AND series_key IN (SELECT series_key FROM temp.checked_series)"
+        closed = db.execute(
+            "UPDATE flags SET status = 'obsolete', updated_at = ?,"
+            " last_seen_run = CASE WHEN last_seen_run < ? THEN ? ELSE last_seen_run END"
+            " WHERE status != 'obsolete' AND id NOT IN (SELECT id FROM temp.seen_flags)"
+            f"{scope}", (now_iso, previous, previous)).rowcount
     return closed
 
 
-# series keys per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-_KEYS_PER_STATEMENT = 500
-
-
+_LAST_SUCCESS = ("(SELECT coalesce(max(id), 0) FROM reconciliation_runs"
+                 " WHERE status = 'succeeded')")
+LAST_SEEN_RUN = (f"CASE WHEN status != 'obsolete' AND last_seen_run < {_LAST_SUCCESS}"
+                 f" THEN {_LAST_SUCCESS} ELSE last_seen_run END")
+"""A flag's last_seen_run as API §6 defines it: a flag that is not obsolete held after
+every successful run since it was last written (nothing that could change it changed, or
+the run would have re-checked it), so it is the latest successful run; an obsolete flag
+keeps the run it was stamped with when it closed."""
 _FLAG_COLUMNS = ("id, rule, severity, conflict, figure_ids, explanation, status, note,"
-                 " first_seen_run, last_seen_run, created_at, updated_at")
+                 f" first_seen_run, {LAST_SEEN_RUN} AS last_seen_run, created_at, updated_at")
 
 
 def _flag_row(row: Mapping[str, Any]) -> dict:
@@ -934,6 +1012,15 @@ def flag_summary(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
 
 
 # --- reconciliation: the report --------------------------------------------------------
+
+def report_conflicts(db: sqlite_utils.Database, conflict: str | None) -> list[str]:
+    """The conflicts a report covers: the one asked for, or every conflict with an active
+    figure (API §6: the report without `conflict`), in order."""
+    if conflict is not None:
+        return [conflict]
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT conflict FROM figures WHERE status = 'active' ORDER BY conflict")]
+
 
 def report_figures(db: sqlite_utils.Database, conflict: str) -> Iterable[dict]:
     """The conflict's active figures with their source's affiliation, grouped by series

@@ -14,6 +14,7 @@ from conftest import figure
 from service import create_app, db
 from service.cli import main
 from service.config import Settings
+from service.db import SCHEMA_VERSION
 
 TABLES = {"sources", "figures", "figure_versions", "disputes", "api_keys"}
 
@@ -125,7 +126,7 @@ def test_commands_create_the_database(runner: CliRunner, tmp_path: Path,
     result = runner.invoke(main, [*args, "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     version, tables = schema_of(db_path)
-    assert version == 2
+    assert version == SCHEMA_VERSION  # 3 since issue 10 (figures.open_flags)
     assert tables >= TABLES
     # and the app accepts the file as its own
     assert app_client(db_path).get("/api/v1/health").get_json()["database"] == "ok"
@@ -152,7 +153,7 @@ def test_another_schema_version_is_refused(runner: CliRunner, db_path: Path,
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "schema version 99" in result.stderr
-    assert "needs version 2" in result.stderr
+    assert f"needs version {SCHEMA_VERSION}" in result.stderr
     assert "Traceback" not in result.output
     assert schema_of(db_path) == (99, {"figures"})
     with closing(sqlite3.connect(db_path)) as conn:

@@ -436,12 +436,14 @@ def test_cli_export_writes_the_same_bytes_as_http(runner: CliRunner, client: Fla
     assert result.stdout_bytes == http
 
 
-def test_cli_export_report_needs_a_conflict(runner: CliRunner, db_path: Path,
-                                            reconciled: list[dict]) -> None:
+def test_cli_export_report_without_a_conflict_covers_every_conflict(
+        runner: CliRunner, client: FlaskClient, db_path: Path, reconciled: list[dict]) -> None:
+    # API 1.1 §1: `export report` without --conflict covers every conflict (1.0 refused it).
     result = runner.invoke(main, ["export", "report", "--db", str(db_path)])
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert "export report needs --conflict." in result.stderr
+    assert result.exit_code == 0, result.output
+    http = client.get("/api/v1/exports/report.csv").get_data()
+    assert result.stdout_bytes.splitlines()[0] == http.splitlines()[0]
+    assert len(result.stdout_bytes.splitlines()) == len(http.splitlines()) > 1
 
 
 def test_cli_export_then_import_round_trip(runner: CliRunner, client: FlaskClient,

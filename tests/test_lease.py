@@ -321,7 +321,8 @@ def test_a_run_longer_than_the_lease_ttl_succeeds(database: sqlite_utils.Databas
     so the run (three batches of series) still succeeds."""
     from service.schemas import FigureIn, complete_figure
 
-    families = 2 * run_engine.SERIES_PER_BATCH + 50
+    monkeypatch.setattr(run_engine, "FIGURES_PER_BATCH", 100)
+    families = 2 * 50 + 25  # two figures a family: three batches
     store.insert_figures(database, [complete_figure(FigureIn().load(
         {"conflict": "lease-2024", "source": source, "category": "military",
          "side": f"Side {index}", "count": count, "reported_on": "2024-03-01"}))

@@ -85,9 +85,9 @@ def fact(
 
 
 def series_key(*extra: object, location: str | None = None, period: str | None = None) -> str:
-    """A flag key: the series fields with the names folded (§4 "Names"), group last."""
-    fields = [CONFLICT, "civilian", "azerbaijan", location and location.casefold(), None,
-              "people", period, None]
+    # Names are folded in keys and group ends the series fields (API 1.1 §4 "Names", §6).
+    place = None if location is None else location.casefold()
+    fields = [CONFLICT, "civilian", "azerbaijan", place, None, "people", period, None]
     return json.dumps(fields + list(extra), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -116,15 +116,19 @@ def test_just_outside_the_about_tolerance_is_a_low_disagreement() -> None:
     assert found == [("disagreement", series_key(1, 2), (1, 2), "low")]
 
 
-def test_period_series_may_fall_across_days() -> None:
-    # Deaths in a period are not a running total: fewer on a later day is no contradiction.
+def test_period_series_counts_up_from_its_first_day_too() -> None:
+    # API 1.1 §6: every series counts from one first day, so a period count cannot fall
+    # either (1.0 compared period figures only on the same day; this test pinned that).
     facts = [
         fact(1, 1, 100, "2020-10-02", period_start=PERIOD),
         fact(2, 1, 50, "2020-10-03", period_start=PERIOD),
         fact(3, 2, 10, "2020-10-04", period_start=PERIOD),
         fact(4, 2, 500, "2020-10-05", period_start=PERIOD),
     ]
-    assert run(*facts) == []
+    assert run(*facts) == [
+        ("disagreement", series_key(1, 2, period=PERIOD), (1, 2, 3), "high"),
+        ("decrease", series_key(1, period=PERIOD), (1, 2), "high"),
+    ]
 
 
 def test_rising_cumulative_toll_from_two_sources_raises_nothing() -> None:
@@ -229,17 +233,21 @@ def test_non_cumulative_same_day_non_overlap_is_a_disagreement() -> None:
     assert findings[0].explanation == (
         "Azerbaijan's Foreign Ministry reported 30 civilian deaths (Azerbaijan side) from "
         "2020-09-27 to 2020-10-02, but Armenia's Defence Ministry reported at most 10 for the "
-        "same period — both cannot be true."
+        "same day — both cannot be true."
     )
 
 
-def test_non_cumulative_different_days_never_contradict() -> None:
+def test_non_cumulative_figures_contradict_across_days() -> None:
+    # API 1.1 §6 (1.0 said "never": the rule was changed, and this test with it).
     facts = [
         fact(1, 1, 30, "2020-10-02", period_start=PERIOD),
         fact(2, 2, 10, "2020-10-03", "at_most", period_start=PERIOD),
         fact(3, 2, 900, "2020-10-01", period_start=PERIOD),
     ]
-    assert run(*facts) == []
+    assert run(*facts) == [
+        ("disagreement", series_key(1, 2, period=PERIOD), (1, 2, 3), "high"),
+        ("decrease", series_key(2, period=PERIOD), (2, 3), "high"),
+    ]
 
 
 # --- decrease --------------------------------------------------------------------------
@@ -284,12 +292,13 @@ def test_decrease_needs_a_strictly_earlier_higher_figure() -> None:
     ]
 
 
-def test_non_cumulative_series_has_no_decrease() -> None:
+def test_non_cumulative_series_has_a_decrease_too() -> None:
+    # API 1.1 §6: "a count since the ceasefire" falling from 100 to 5 is a decrease.
     facts = [
         fact(1, 1, 100, "2020-10-01", period_start=PERIOD),
         fact(2, 1, 5, "2020-10-02", period_start=PERIOD),
     ]
-    assert run(*facts) == []
+    assert run(*facts) == [("decrease", series_key(1, period=PERIOD), (1, 2), "high")]
 
 
 # --- duplicate -------------------------------------------------------------------------
@@ -350,8 +359,8 @@ def test_part_above_a_later_whole_exceeds_it() -> None:
     assert summary(findings) == [("part_exceeds_whole", "[1,2]", (1, 2), "medium")]
     assert findings[0].explanation == (
         "Azerbaijan's Foreign Ministry reported 30 civilian deaths in Ganja (Azerbaijan side) as "
-        "of 2020-10-05, but Armenia's Defence Ministry reported 22 for the whole conflict as of "
-        "2020-10-06 — a part cannot exceed the whole."
+        "of 2020-10-05, but Armenia's Defence Ministry reported 22 civilian deaths (Azerbaijan "
+        "side) as of 2020-10-06 — a part cannot exceed its whole."
     )
 
 
@@ -386,14 +395,18 @@ def test_part_exceeds_whole_one_flag_per_pair() -> None:
     ]
 
 
-def test_part_exceeds_whole_in_a_period_series_needs_the_same_day() -> None:
+def test_part_exceeds_a_later_whole_in_a_period_series_too() -> None:
+    # API 1.1 §6: the same dating rule in every series (1.0 needed the same day here).
     facts = [
         fact(1, 1, 30, "2020-10-05", location="Ganja", period_start=PERIOD),
         fact(2, 2, 22, "2020-10-06", period_start=PERIOD),
         fact(3, 2, 22, "2020-10-05", period_start=PERIOD),
         fact(4, 1, 40, "2020-10-07", location="Ganja", period_start=PERIOD),
     ]
-    assert run(*facts) == [("part_exceeds_whole", "[1,3]", (1, 3), "medium")]
+    assert run(*facts) == [
+        ("part_exceeds_whole", "[1,2]", (1, 2), "medium"),
+        ("part_exceeds_whole", "[1,3]", (1, 3), "medium"),
+    ]
 
 
 def test_figures_of_different_locations_are_different_series() -> None:

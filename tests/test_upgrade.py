@@ -74,7 +74,7 @@ def old_db(tmp_path: Path) -> Path:
 
 def upgrade(path: Path) -> sqlite_utils.Database:
     connection = db.connect(path)
-    assert user_version(path) == db.SCHEMA_VERSION == 2
+    assert user_version(path) == db.SCHEMA_VERSION  # 3 since issue 10 (open_flags)
     return connection
 
 
@@ -284,13 +284,14 @@ def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(old_db: Path,
 
 def test_a_database_newer_than_the_code_is_refused_unchanged(old_db: Path) -> None:
     conn = sqlite3.connect(old_db)
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
     conn.close()
     content = old_db.read_bytes()
     with pytest.raises(db.SchemaVersionError) as refused:
         db.connect(old_db)
     message = str(refused.value)
-    assert "schema version 3" in message and "needs version 2" in message
+    assert f"schema version {db.SCHEMA_VERSION + 1}" in message
+    assert f"needs version {db.SCHEMA_VERSION}" in message
     assert "newer" in message
     assert old_db.read_bytes() == content
 

@@ -47,13 +47,15 @@ class Report(MethodView):
     @blp.arguments(ReportQuery, location="query")
     @blp.response(200, ReportOut)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Per series: bounds, best estimates, sources, open flags and a grade."""
+        """Per series: bounds, best estimates, sources, open flags and a grade; without
+        `conflict`, every conflict's series (each names its own conflict)."""
         db = get_db()
-        conflict = query["conflict"]
+        conflict = query.get("conflict")
         return {
             "conflict": conflict,
             "generated_at": store.utc_now(),
             "last_run": store.latest_run(db),
-            "series": build_report(store.report_figures(db, conflict),
-                                   store.flag_marks(db, conflict)),
+            "series": [entry for each in store.report_conflicts(db, conflict)
+                       for entry in build_report(store.report_figures(db, each),
+                                                 store.flag_marks(db, each))],
         }

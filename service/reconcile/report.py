@@ -6,14 +6,16 @@ from it can be checked by hand from the rules written here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from itertools import groupby
 from typing import Any
 
+from ..intervals import point_value
+
 SERIES_FIELDS = ("conflict", "category", "side", "location", "incident", "unit",
                  "period_start", "group")
-CONTESTING_RULES = frozenset({"disagreement", "part_exceeds_whole"})
+CONTESTING_RULES = frozenset({"disagreement", "part_exceeds_whole", "parts_exceed_whole"})
 
 FlagMarks = Mapping[int, Sequence[tuple[int, str, str]]]
 
@@ -39,14 +41,12 @@ def series_fields(figures: Sequence[Mapping[str, Any]]) -> tuple:
     return tuple(oldest[field] for field in SERIES_FIELDS)
 
 
-def build_report(figures: Iterable[Mapping[str, Any]], marks: FlagMarks) -> list[dict]:
+def build_report(figures: Iterable[Mapping[str, Any]], marks: FlagMarks) -> Iterator[dict]:
     """Report entries for figures that arrive grouped by series (consecutive; each with the
-    folded `series_key` the store computed)."""
-    entries = []
+    folded `series_key` the store computed), one series held at a time."""
     for _key, members in groupby(figures, key=_series_key):
         group = list(members)
-        entries.append(series_entry(series_fields(group), group, marks))
-    return entries
+        yield series_entry(series_fields(group), group, marks)
 
 
 def _latest(figure: Mapping[str, Any]) -> tuple:
@@ -72,15 +72,21 @@ def series_entry(key: tuple, figures: Sequence[Mapping[str, Any]], marks: FlagMa
         "figure_count": len(figures),
         "sources": sorted((_source_entry(figure) for figure in latest_by_source.values()),
                           key=lambda entry: entry["source"].casefold()),
-        "low": max(figure["low"] for figure in (figures if cumulative else current)),
+        # Every series only rises from its first day (§6), so every active figure's low
+        # still holds.
+        "low": max(figure["low"] for figure in figures),
         "high": min(bounded) if bounded else None,
-        "best": median([figure["count"] for figure in current]),
-        "independent_best": median([figure["count"] for figure in latest_by_source.values()
+        "best": median([_point(figure) for figure in current]),
+        "independent_best": median([_point(figure) for figure in latest_by_source.values()
                                     if figure["affiliation"] is None]),
         "open_flags": len({flag_id for flag_id, _rule, status in series_marks
                            if status == "open"}),
         "grade": _grade(series_marks, latest_by_source),
     }
+
+
+def _point(figure: Mapping[str, Any]) -> int:
+    return point_value(figure["qualifier"], figure["count"])
 
 
 def _source_entry(figure: Mapping[str, Any]) -> dict:

@@ -2,68 +2,95 @@
 
 This is the functional core of reconciliation: plain data in, plain data out. No Flask, no
 SQL, no I/O, no clock, standard library only, so every rule can be checked exhaustively in
-tests and the run engine only has to load figures and persist findings. A *family* is the
-figures sharing conflict, category, side, incident, unit and period_start (every location
-together, so a part can be compared with its whole). The run engine passes whole series to
-:func:`evaluate_series` and parts with their wholes to :func:`evaluate_parts_and_wholes`;
-:func:`evaluate_family` is both at once over a whole family. Each :class:`Finding` is stored
-as a flag identified by ``(rule, key)``.
+tests and the run engine only has to load figures and persist findings. Each
+:class:`Finding` is stored as a flag identified by ``(rule, key)``.
+
+Families, series, parts
+-----------------------
+A *series* (:func:`series_fields`) is the figures sharing conflict, category, side,
+location, incident, unit, period_start and group, names folded as §4 "Names" says. Every
+relation a rule looks at stays inside one *family* (:func:`family_fields`): conflict, side,
+incident and unit, with ``civilian`` and ``military`` counted in the family of ``killed``.
+So the run engine evaluates a family at a time and its memory is bounded by the largest
+family, never by the database.
+
+A figure is a *part* of a *whole* when they differ in exactly one dimension (§6):
+
+- place: the part has a location and the whole has none (codes, when both have one,
+  must agree: the part's begins with the whole's); or both have a ``location_code`` and the
+  whole's is a proper prefix of the part's (case-insensitive);
+- category: ``civilian`` or ``military`` against ``killed``;
+- group: a ``group`` against none.
 
 Contradiction
 -------------
-A *series* is a family plus one location. It is *cumulative* when ``period_start`` is null.
-An ordered pair (A, B) of figures of one series contradicts when ``A.low > B.high`` (an
-unbounded ``high`` is never exceeded) and, in a cumulative series, ``A.as_of <= B.as_of`` (a
-toll cannot fall), or, in any other series, ``A.as_of == B.as_of``. Two figures contradict
-when either ordering does.
+Every series counts up from its first day (``period_start``, or the start of the conflict),
+so an ordered pair (A, B) of one series contradicts when ``A.as_of <= B.as_of`` and
+``A.low > B.high`` (an unbounded high is never exceeded). The same test, between a part and
+its whole, is ``part_exceeds_whole``.
 
 Severity
 --------
-Severity grows with how far apart the numbers are. For a contradiction between a higher
-interval whose low is ``L`` and a lower interval whose high is ``H`` (so ``L > H``)::
+Severity compares the larger side's number ``L'`` with the bound ``H'`` it exceeds::
 
-    gap = L - H,  relative = gap / max(H, 1)
+    relative = (L' - H') / max(H', 1)
     low     if relative < 0.10
     medium  if relative < 0.50
     high    otherwise
 
-The comparison is exact integer arithmetic (``gap * 10 < max(H, 1)``,
-``gap * 2 < max(H, 1)``), never floats. A flag resting on several contradicting pairs takes
-its worst pair (the largest ``relative``). A ``duplicate`` is ``low`` when its figures carry
-the same count, qualifier and count_high, otherwise ``medium``, or the severity of the worst
-contradiction among them when their intervals do not overlap and that is worse. A
-``disputed`` flag is ``medium``.
+in exact integer arithmetic (``gap * 10 < max(H', 1)``, ``gap * 2 < max(H', 1)``). A flag
+resting on several pairs takes its worst. A ``duplicate`` is ``low`` when its figures assert
+one interval, otherwise ``medium``, or ``high`` when its worst contradiction is. A
+``disputed`` flag is ``medium``. Where figures tie for a bound, the lowest id is named.
+
+Ownership
+---------
+Each finding has an *owner*: a figure whose series the flag belongs to, so an incremental
+run can re-check only some series (``owners``) and still produce, for those, exactly what a
+full run would. The owner of a series rule is a figure of that series; of
+``part_exceeds_whole`` and ``parts_exceed_whole`` the whole; of ``period_exceeds_toll`` the
+period figure; of ``disputed`` the disputed figure. :func:`related_series` says which
+series' findings a changed figure can affect.
 
 Complexity
 ----------
 For a series of n figures from k sources, ``disagreement`` and ``decrease`` cost
 O(k·n log n): each source's figures are indexed once by ``as_of`` with prefix maxima of lows
-and suffix minima of highs, and every figure then asks each other source (and its own, for
-``decrease``) two O(log n) questions instead of being compared with every figure.
-``duplicate`` is O(n log n). ``part_exceeds_whole`` sweeps parts and wholes by ``as_of``
-while keeping the wholes in play sorted by ``high``: O((P + W) log W + m) comparisons for P
-parts, W bounded wholes and m pairs reported (each insertion into the sorted list also
-shifts up to W references). ``disputed`` is linear.
+and suffix minima of highs. ``duplicate`` is O(n log n). ``part_exceeds_whole`` sweeps parts
+and wholes by ``as_of`` keeping the wholes in play sorted by ``high``, so it is output
+sensitive. ``parts_exceed_whole`` looks only at one source's figures of one day;
+``period_exceeds_toll`` asks each period figure two O(log n) questions of its source's
+cumulative series. ``disputed`` is linear.
 """
 
 from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
 
-from ..names import fold, fold_or_none
+from ..names import fold
 
 K = TypeVar("K")
 T = TypeVar("T")
 
-RULES = ("disagreement", "decrease", "duplicate", "part_exceeds_whole", "disputed")
+RULES = ("disagreement", "decrease", "duplicate", "part_exceeds_whole", "parts_exceed_whole",
+         "period_exceeds_toll", "disputed")
 SEVERITIES = ("low", "medium", "high")
+KILLED_PARTS = frozenset({"civilian", "military"})
+DISJOINT_GROUPS = frozenset({"children", "women", "men"})
+DIMENSIONS = ("place", "category", "group")
+
+SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None,
+                     str | None]
+
+
+def _fold(text: str | None) -> str | None:
+    return None if text is None else fold(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +114,15 @@ class Fact:
     count_high: int | None
     low: int
     high: int | None
+    location_code: str | None = None
     group: str | None = None
+    series: SeriesFields = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every rule groups facts by series fields many times: fold the names once.
+        object.__setattr__(self, "series", (
+            self.conflict, self.category, _fold(self.side), _fold(self.location),
+            _fold(self.incident), fold(self.unit), self.period_start, self.group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +136,10 @@ class Dispute:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A flag whose condition holds now; ``(rule, key)`` is its identity across runs."""
+    """A flag whose condition holds now; ``(rule, key)`` is its identity across runs.
+
+    ``owner`` is the id of the figure whose series the flag belongs to (see Ownership).
+    """
 
     rule: str
     key: str
@@ -109,35 +147,86 @@ class Finding:
     figure_ids: tuple[int, ...]
     severity: str
     explanation: str
-
-
-SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | None,
-                     str | None]
+    owner: int = 0
 
 
 def series_fields(fact: Fact) -> SeriesFields:
-    """The fields that name a fact's series, in the order flag keys list them, with the
-    names folded (API §4 "Names": "Russia" and "russia" are one side)."""
-    return (
-        fact.conflict,
-        fact.category,
-        fold_or_none(fact.side),
-        fold_or_none(fact.location),
-        fold_or_none(fact.incident),
-        fold(fact.unit),
-        fact.period_start,
-        fact.group,
-    )
+    """The fields that name a fact's series, folded, in the order flag keys list them:
+    conflict, category, side, location, incident, unit, period_start, group."""
+    return fact.series
 
 
-def _family_fields(fact: Fact) -> tuple:
-    """The series fields but location: what a part shares with its whole."""
-    fields = series_fields(fact)
-    return fields[:3] + fields[4:]
+def family_fields(fact: Fact) -> tuple:
+    """The family a fact belongs to: every figure it can be compared with shares it."""
+    category = "killed" if fact.category in KILLED_PARTS else fact.category
+    return (fact.conflict, category, _fold(fact.side), _fold(fact.incident), fold(fact.unit))
+
+
+def code_of(fact: Fact) -> str | None:
+    """The location code compared case-insensitively; an empty code counts as none."""
+    return fact.location_code.casefold() if fact.location_code else None
+
+
+def _without(fields: SeriesFields, index: int) -> tuple:
+    return fields[:index] + fields[index + 1:]
+
+
+_CATEGORY, _LOCATION, _PERIOD, _GROUP = 1, 3, 6, 7
+
+
+def _place_bucket(fact: Fact) -> tuple:
+    return _without(series_fields(fact), _LOCATION)
+
+
+def _category_bucket(fact: Fact) -> tuple:
+    return _without(series_fields(fact), _CATEGORY)
+
+
+def _group_bucket(fact: Fact) -> tuple:
+    return _without(series_fields(fact), _GROUP)
+
+
+def _toll_bucket(fact: Fact) -> tuple:
+    return (*_without(series_fields(fact), _PERIOD), fact.source_id)
+
+
+def is_place_part(part: Fact, whole: Fact) -> bool:
+    """§6 place: the part is inside the whole's place and every other series field agrees."""
+    if _place_bucket(part) != _place_bucket(whole):
+        return False
+    part_code, whole_code = code_of(part), code_of(whole)
+    if part.location is not None and whole.location is None and (
+            part_code is None or whole_code is None or part_code.startswith(whole_code)):
+        return True
+    return (part_code is not None and whole_code is not None
+            and len(part_code) > len(whole_code) and part_code.startswith(whole_code))
+
+
+def is_category_part(part: Fact, whole: Fact) -> bool:
+    """§6 category: civilian or military deaths within the same place's killed."""
+    return (part.category in KILLED_PARTS and whole.category == "killed"
+            and _category_bucket(part) == _category_bucket(whole))
+
+
+def is_group_part(part: Fact, whole: Fact) -> bool:
+    """§6 group: a group's count within the same series' count of everyone."""
+    return (part.group is not None and whole.group is None
+            and _group_bucket(part) == _group_bucket(whole))
+
+
+def part_dimension(part: Fact, whole: Fact) -> str | None:
+    """The dimension in which ``part`` is a part of ``whole``, or None."""
+    if is_place_part(part, whole):
+        return "place"
+    if is_category_part(part, whole):
+        return "category"
+    if is_group_part(part, whole):
+        return "group"
+    return None
 
 
 def severity(low: int, high: int) -> str:
-    """Severity of a contradiction between a higher interval's ``low`` and a lower ``high``."""
+    """Severity of a number ``low`` exceeding a bound ``high`` (§6, exact arithmetic)."""
     gap, reference = low - high, max(high, 1)
     if gap * 10 < reference:
         return "low"
@@ -146,40 +235,98 @@ def severity(low: int, high: int) -> str:
     return "high"
 
 
-def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute]) -> list[Finding]:
+def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
+                    owners: Collection[SeriesFields] | None = None) -> list[Finding]:
     """Every finding for one family of active figures, sorted by rule and key.
 
-    Disputes of figures that are not among ``facts`` (retracted, or of another family) are
-    ignored, since retracted figures take part in no rule. The result does not depend on the
-    order of either argument. Raises ValueError when ``facts`` span more than one family.
-    """
-    return _ordered(evaluate_series(facts, disputes) + evaluate_parts_and_wholes(facts))
-
-
-def evaluate_series(facts: Sequence[Fact], disputes: Sequence[Dispute]) -> list[Finding]:
-    """The findings that live inside series: disagreement, decrease, duplicate, disputed.
-
-    ``facts`` must hold *every* active figure of each series it touches (a partial series
-    would yield partial figure_ids); the series must share one family.
+    With ``owners`` (a set of :func:`series_fields`), only the findings owned by those
+    series, computed exactly as a full evaluation would: ``facts`` must then hold the whole
+    family (or at least everything those series are compared with). Disputes of figures
+    that are not among ``facts`` are ignored, since retracted figures take part in no rule.
+    The result does not depend on the order of either argument. Raises ValueError when
+    ``facts`` span more than one family.
     """
     ordered = sorted(facts, key=lambda fact: fact.id)
     _check_one_family(ordered)
+    if owners is not None:
+        ordered = _needed(ordered, owners)
+
+    def owned(fact: Fact) -> bool:
+        return owners is None or series_fields(fact) in owners
+
     findings: list[Finding] = []
     for fields, members in _group_by(ordered, series_fields).items():
-        findings += _series_findings(fields, members)
-    findings += _disputed(ordered, disputes)
+        if owners is None or fields in owners:
+            findings += _series_findings(fields, members)
+    findings += _part_exceeds_whole(ordered, owned)
+    findings += _parts_exceed_whole(ordered, owned)
+    findings += _period_exceeds_toll(ordered, owned)
+    findings += _disputed([fact for fact in ordered if owned(fact)], disputes)
     return _ordered(findings)
 
 
-def evaluate_parts_and_wholes(facts: Sequence[Fact]) -> list[Finding]:
-    """part_exceeds_whole findings among ``facts`` of one family.
-
-    Each finding is one pair, so any subset of parts may be passed with the wholes (the
-    run passes only the parts that can exceed a whole), and the pairs found are exact.
+def related_series(facts: Sequence[Fact], changed: Iterable[int]) -> set[SeriesFields]:
+    """The series whose findings can involve the figures ``changed`` (ids among ``facts``,
+    one family): their own series, the series of every whole they are a part of, and,
+    for a cumulative figure, the series of its source's period figures of the same toll.
     """
-    ordered = sorted(facts, key=lambda fact: fact.id)
-    _check_one_family(ordered)
-    return _part_exceeds_whole(ordered)
+    by_id = {fact.id: fact for fact in facts}
+    targets = [by_id[figure_id] for figure_id in set(changed) if figure_id in by_id]
+    related = {fact.series for fact in targets}
+    if not targets:
+        return related
+    # A part relation depends only on series fields, whether a location is given, and the
+    # code, so each distinct shape of the family is tested once, not each figure.
+    shapes = {(fact.series, fact.location is None, code_of(fact)) for fact in facts}
+    tolls: dict[tuple, set[SeriesFields]] = {}
+    for fact in facts:
+        if fact.period_start is not None:
+            tolls.setdefault(_toll_bucket(fact), set()).add(fact.series)
+    done: set[tuple] = set()
+    for fact in targets:
+        signature = (fact.series, fact.location is None, code_of(fact), fact.source_id)
+        if signature in done:
+            continue
+        done.add(signature)
+        fields, unplaced, code, _source = signature
+        for whole, whole_unplaced, whole_code in shapes:
+            if _shape_is_part(fields, unplaced, code, whole, whole_unplaced, whole_code):
+                related.add(whole)
+        if fact.period_start is None:
+            related.update(tolls.get(_toll_bucket(fact), ()))
+    return related
+
+
+def _needed(facts: Sequence[Fact], owners: Collection[SeriesFields]) -> list[Fact]:
+    """The facts the findings owned by ``owners`` depend on: the owners' own figures, every
+    figure of a series that has a part of an owned series, and the cumulative figures of
+    the tolls an owned period figure is compared with."""
+    shapes = {(fact.series, fact.location is None, code_of(fact)) for fact in facts}
+    owned_shapes = [shape for shape in shapes if shape[0] in owners]
+    parts = {shape[0] for shape in shapes
+             if any(_shape_is_part(*shape, *whole) for whole in owned_shapes)}
+    tolls = {_toll_bucket(fact) for fact in facts
+             if fact.period_start is not None and fact.series in owners}
+    return [fact for fact in facts
+            if fact.series in owners or fact.series in parts
+            or (fact.period_start is None and tolls and _toll_bucket(fact) in tolls)]
+
+
+def _shape_is_part(fields: SeriesFields, unplaced: bool, code: str | None,
+                   whole: SeriesFields, whole_unplaced: bool, whole_code: str | None) -> bool:
+    """is_place_part, is_category_part or is_group_part, on a figure's shape."""
+    if _without(fields, _LOCATION) == _without(whole, _LOCATION):
+        if not unplaced and whole_unplaced and (
+                code is None or whole_code is None or code.startswith(whole_code)):
+            return True
+        if (code is not None and whole_code is not None and len(code) > len(whole_code)
+                and code.startswith(whole_code)):
+            return True
+    if (fields[_CATEGORY] in KILLED_PARTS and whole[_CATEGORY] == "killed"
+            and _without(fields, _CATEGORY) == _without(whole, _CATEGORY)):
+        return True
+    return (fields[_GROUP] is not None and whole[_GROUP] is None
+            and _without(fields, _GROUP) == _without(whole, _GROUP))
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -187,8 +334,8 @@ def _ordered(findings: list[Finding]) -> list[Finding]:
 
 
 def _check_one_family(facts: Sequence[Fact]) -> None:
-    """Refuse mixed families: part_exceeds_whole would silently compare unrelated figures."""
-    families = {_family_fields(fact) for fact in facts}
+    """Refuse mixed families: the part rules would silently compare unrelated figures."""
+    families = {family_fields(fact) for fact in facts}
     if len(families) > 1:
         raise ValueError(f"facts span {len(families)} families; pass one family at a time")
 
@@ -196,10 +343,6 @@ def _check_one_family(facts: Sequence[Fact]) -> None:
 def _key(*parts: object) -> str:
     """A flag key: a compact JSON array, stable across runs and unambiguous."""
     return json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False)
-
-
-def _is_cumulative(fact: Fact) -> bool:
-    return fact.period_start is None
 
 
 def _as_of(fact: Fact) -> str:
@@ -220,10 +363,9 @@ def _group_by(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
 
 # --- contradiction index -------------------------------------------------------------
 
-# Which partners of a figure on day d count: the same day only (non-cumulative series), days
-# up to / from d inclusive (cumulative, other sources), or strictly before / after d
-# (cumulative, one source: a decrease needs a different as_of).
-Window = Literal["same_day", "through", "strictly"]
+# Which partners of a figure on day d count: days up to / from d inclusive (other sources),
+# or strictly before / after d (one source: a decrease needs a different as_of).
+Window = Literal["through", "strictly"]
 
 
 def _top_low(a: Fact, b: Fact) -> Fact:
@@ -240,41 +382,30 @@ def _bottom_high(a: Fact | None, b: Fact | None) -> Fact | None:
 class _Timeline:
     """One source's figures in one series, indexed by ``as_of`` for O(log n) questions.
 
-    For each distinct day it keeps the figure with the highest low and the one with the lowest
-    bounded high, on that day alone, up to that day (prefix) and from that day on (suffix).
+    For each distinct day it keeps the figure with the highest low up to that day (prefix)
+    and the one with the lowest bounded high from that day on (suffix); ties go to the
+    lowest id.
     """
 
-    __slots__ = ("days", "day_top", "day_bottom", "prefix_top", "suffix_bottom")
+    __slots__ = ("days", "prefix_top", "suffix_bottom")
 
     def __init__(self, facts: Iterable[Fact]) -> None:
         by_day = _group_by(facts, _as_of)
         self.days = sorted(by_day)
-        self.day_top = [reduce(_top_low, by_day[day]) for day in self.days]
-        self.day_bottom = [reduce(_bottom_high, by_day[day]) for day in self.days]
-        self.prefix_top = list(accumulate(self.day_top, _top_low))
-        self.suffix_bottom = list(accumulate(reversed(self.day_bottom), _bottom_high))[::-1]
+        day_top = [reduce(_top_low, by_day[day]) for day in self.days]
+        day_bottom = [reduce(_bottom_high, by_day[day], None) for day in self.days]
+        self.prefix_top = list(accumulate(day_top, _top_low))
+        self.suffix_bottom = list(accumulate(reversed(day_bottom), _bottom_high))[::-1]
 
     def highest_low(self, day: str, window: Window) -> Fact | None:
         """The figure with the highest low among those on or before ``day`` (per window)."""
-        if window == "same_day":
-            index = self._index_of(day)
-            return None if index is None else self.day_top[index]
-        # Days before index `end` are the ones up to `day` (strictly before, for "strictly").
         end = (bisect_left if window == "strictly" else bisect_right)(self.days, day)
         return self.prefix_top[end - 1] if end else None
 
     def lowest_high(self, day: str, window: Window) -> Fact | None:
         """The figure with the lowest bounded high among those on or after ``day``."""
-        if window == "same_day":
-            index = self._index_of(day)
-            return None if index is None else self.day_bottom[index]
-        # Days from index `start` on are the ones from `day` (strictly after, for "strictly").
         start = (bisect_right if window == "strictly" else bisect_left)(self.days, day)
         return self.suffix_bottom[start] if start < len(self.days) else None
-
-    def _index_of(self, day: str) -> int | None:
-        index = bisect_left(self.days, day)
-        return index if index < len(self.days) and self.days[index] == day else None
 
 
 def _exceeds(higher: Fact | None, lower: Fact | None) -> bool:
@@ -287,15 +418,26 @@ def _exceeds(higher: Fact | None, lower: Fact | None) -> bool:
     )
 
 
-def _relative(pair: tuple[Fact, Fact]) -> Fraction:
-    higher, lower = pair
-    assert lower.high is not None
-    return Fraction(higher.low - lower.high, max(lower.high, 1))
+def _worse(pair: tuple[Fact, Fact], other: tuple[Fact, Fact]) -> bool:
+    """Whether ``pair`` is a worse contradiction than ``other``: a larger relative gap
+    (compared by cross-multiplying, exactly), or the same one with smaller ids."""
+    (higher, lower), (other_higher, other_lower) = pair, other
+    assert lower.high is not None and other_lower.high is not None
+    mine = (higher.low - lower.high) * max(other_lower.high, 1)
+    theirs = (other_higher.low - other_lower.high) * max(lower.high, 1)
+    if mine != theirs:
+        return mine > theirs
+    return (higher.id, lower.id) < (other_higher.id, other_lower.id)
 
 
 def _worst(pairs: Iterable[tuple[Fact, Fact]]) -> tuple[Fact, Fact]:
     """The contradicting pair that sets a flag's severity; ties go to the smaller ids."""
-    return min(pairs, key=lambda pair: (-_relative(pair), pair[0].id, pair[1].id))
+    worst: tuple[Fact, Fact] | None = None
+    for pair in pairs:
+        if worst is None or _worse(pair, worst):
+            worst = pair
+    assert worst is not None
+    return worst
 
 
 def _pair_severity(pair: tuple[Fact, Fact]) -> str:
@@ -334,27 +476,25 @@ def _contradictions(
 
 def _series_findings(fields: SeriesFields, facts: Sequence[Fact]) -> list[Finding]:
     """disagreement, decrease and duplicate findings of one series (facts sorted by id)."""
-    cumulative = _is_cumulative(facts[0])
     by_source = _group_by(facts, _source_id)
     timelines = {source_id: _Timeline(group) for source_id, group in by_source.items()}
     findings = []
-    window: Window = "through" if cumulative else "same_day"
     for first, second in combinations(sorted(by_source), 2):
         checks = [(fact, timelines[second]) for fact in by_source[first]]
         checks += [(fact, timelines[first]) for fact in by_source[second]]
-        found = _contradictions(checks, window)
+        found = _contradictions(checks, "through")
         if found:
             ids, pair = found
             findings.append(
                 _finding("disagreement", _key(*fields, first, second), ids, pair, _explain_pair)
             )
     for source_id, group in sorted(by_source.items()):
-        if cumulative:
-            found = _contradictions([(fact, timelines[source_id]) for fact in group], "strictly")
-            if found:
-                ids, pair = found
-                key = _key(*fields, source_id)
-                findings.append(_finding("decrease", key, ids, pair, _explain_pair))
+        found = _contradictions([(fact, timelines[source_id]) for fact in group], "strictly")
+        if found:
+            ids, pair = found
+            findings.append(
+                _finding("decrease", _key(*fields, source_id), ids, pair, _explain_pair)
+            )
         findings += _duplicates(fields, group)
     return findings
 
@@ -366,8 +506,9 @@ def _finding(
     pair: tuple[Fact, Fact],
     explain: Callable[[tuple[Fact, Fact]], str],
 ) -> Finding:
-    """A finding whose severity and explanation come from its worst contradicting pair."""
-    return Finding(rule, key, pair[0].conflict, ids, _pair_severity(pair), explain(pair))
+    """A series finding whose severity and explanation come from its worst pair."""
+    return Finding(rule, key, pair[0].conflict, ids, _pair_severity(pair), explain(pair),
+                   ids[0])
 
 
 def _duplicates(fields: SeriesFields, facts: Sequence[Fact]) -> list[Finding]:
@@ -377,69 +518,72 @@ def _duplicates(fields: SeriesFields, facts: Sequence[Fact]) -> list[Finding]:
         if len(group) > 1:
             key = _key(*fields, group[0].source_id, day)
             ids = tuple(fact.id for fact in group)
-            findings.append(
-                Finding(
-                    "duplicate",
-                    key,
-                    group[0].conflict,
-                    ids,
-                    _duplicate_severity(group),
-                    _explain_duplicate(group),
-                )
-            )
+            findings.append(Finding("duplicate", key, group[0].conflict, ids,
+                                    _duplicate_severity(group), _explain_duplicate(group),
+                                    ids[0]))
     return findings
 
 
 def _duplicate_severity(group: Sequence[Fact]) -> str:
-    """low for a repeated figure, medium for differing ones, more if they contradict."""
-    if len({(fact.count, fact.qualifier, fact.count_high) for fact in group}) == 1:
+    """low for one interval asserted again, medium for differing ones, high when the
+    worst contradiction among them is high."""
+    if len({(fact.low, fact.high) for fact in group}) == 1:
         return "low"
     top = reduce(_top_low, group)
-    bottom = reduce(_bottom_high, group)
+    bottom = reduce(_bottom_high, group, None)
     if _exceeds(top, bottom):
         assert bottom is not None
         return max("medium", _pair_severity((top, bottom)), key=SEVERITIES.index)
     return "medium"
 
 
-# --- family and figure rules ---------------------------------------------------------
+# --- parts and wholes ----------------------------------------------------------------
 
 
-def _part_exceeds_whole(facts: Sequence[Fact]) -> list[Finding]:
-    """Located figures whose low exceeds a whole-conflict figure's high, dated as §6 says."""
-    parts = [fact for fact in facts if fact.location is not None]
-    wholes = [fact for fact in facts if fact.location is None and fact.high is not None]
-    if not parts or not wholes:
-        return []
-    if _is_cumulative(parts[0]):
-        pairs = _exceeding_pairs(parts, wholes)
-    else:
-        # Only same-day pairs count, and within one day the cumulative date test always holds.
-        wholes_by_day = _group_by(wholes, _as_of)
-        pairs = []
-        for day, day_parts in _group_by(parts, _as_of).items():
-            pairs += _exceeding_pairs(day_parts, wholes_by_day.get(day, []))
+def _part_exceeds_whole(facts: Sequence[Fact],
+                        owned: Callable[[Fact], bool]) -> list[Finding]:
+    """Pairs (part, whole) with part.low > whole.high and part.as_of <= whole.as_of."""
+    pairs: set[tuple[Fact, Fact]] = set()
+    for members in _group_by(facts, _place_bucket).values():
+        wholes = [fact for fact in members if fact.location is None]
+        parts = [fact for fact in members if fact.location is not None]
+        pairs.update(pair for pair in _exceeding_pairs(parts, wholes, owned)
+                     if is_place_part(*pair))
+        by_code = _group_by((fact for fact in members if code_of(fact)), code_of)
+        for whole_code, coded_wholes in by_code.items():
+            inner = [fact for code, group in by_code.items()
+                     if len(code) > len(whole_code) and code.startswith(whole_code)
+                     for fact in group]
+            pairs.update(_exceeding_pairs(inner, coded_wholes, owned))
+    for members in _group_by(facts, _category_bucket).values():
+        wholes = [fact for fact in members if fact.category == "killed"]
+        parts = [fact for fact in members if fact.category in KILLED_PARTS]
+        pairs.update(_exceeding_pairs(parts, wholes, owned))
+    for members in _group_by(facts, _group_bucket).values():
+        wholes = [fact for fact in members if fact.group is None]
+        parts = [fact for fact in members if fact.group is not None]
+        pairs.update(_exceeding_pairs(parts, wholes, owned))
     return [
-        Finding(
-            "part_exceeds_whole",
-            _key(part.id, whole.id),
-            part.conflict,
-            tuple(sorted((part.id, whole.id))),
-            _pair_severity((part, whole)),
-            _explain_part(part, whole),
-        )
+        Finding("part_exceeds_whole", _key(part.id, whole.id), part.conflict,
+                tuple(sorted((part.id, whole.id))), _pair_severity((part, whole)),
+                _explain_part(part, whole), whole.id)
         for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))
     ]
 
 
-def _exceeding_pairs(parts: Sequence[Fact], wholes: Sequence[Fact]) -> list[tuple[Fact, Fact]]:
-    """Pairs with part.low > whole.high and part.as_of <= whole.as_of, output-sensitively.
+def _exceeding_pairs(parts: Sequence[Fact], wholes: Sequence[Fact],
+                     owned: Callable[[Fact], bool]) -> list[tuple[Fact, Fact]]:
+    """Pairs with part.low > whole.high and part.as_of <= whole.as_of, output-sensitively,
+    for the owned bounded wholes.
 
     Parts are visited latest first; every whole dated on or after the part's day has been
     inserted into a list sorted by high, whose prefix below the part's low is exactly the
     part's pairs.
     """
-    by_day_desc = sorted(wholes, key=lambda fact: (fact.as_of, fact.id), reverse=True)
+    bounded = [fact for fact in wholes if fact.high is not None and owned(fact)]
+    if not parts or not bounded:
+        return []
+    by_day_desc = sorted(bounded, key=lambda fact: (fact.as_of, fact.id), reverse=True)
     in_play: list[Fact] = []
     pairs = []
     next_whole = 0
@@ -457,6 +601,88 @@ def _bounded_high(fact: Fact) -> int:
     return fact.high
 
 
+def _smallest_low(facts: Iterable[Fact]) -> Fact:
+    return min(facts, key=lambda fact: (fact.low, fact.id))
+
+
+def _summed_parts(whole: Fact, dimension: str, candidates: Sequence[Fact]) -> list[Fact]:
+    """The parts of ``whole`` that §6 sums in ``dimension`` (one figure each, the smallest
+    low, lowest id on ties), from one source's figures of the whole's day; [] when fewer
+    than two disjoint parts."""
+    if dimension == "category":
+        by_part = _group_by((fact for fact in candidates if is_category_part(fact, whole)),
+                            lambda fact: fact.category)
+    elif dimension == "group":
+        by_part = _group_by((fact for fact in candidates if fact.group in DISJOINT_GROUPS
+                             and is_group_part(fact, whole)), lambda fact: fact.group)
+    else:
+        by_part = _group_by((fact for fact in candidates if code_of(fact) is not None
+                             and is_place_part(fact, whole)), code_of)
+        outermost = [code for code in by_part
+                     if not any(other != code and code.startswith(other) for other in by_part)]
+        by_part = {code: by_part[code] for code in outermost}
+    if len(by_part) < 2:
+        return []
+    return sorted((_smallest_low(group) for group in by_part.values()),
+                  key=lambda fact: fact.id)
+
+
+def _parts_exceed_whole(facts: Sequence[Fact],
+                        owned: Callable[[Fact], bool]) -> list[Finding]:
+    """One source's disjoint parts of a day adding up to more than its whole's high."""
+    by_source_day = _group_by(facts, lambda fact: (fact.source_id, fact.as_of))
+    findings = []
+    for whole in facts:
+        if whole.high is None or not owned(whole):
+            continue
+        candidates = by_source_day[(whole.source_id, whole.as_of)]
+        if len(candidates) < 3:
+            continue
+        for dimension in DIMENSIONS:
+            parts = _summed_parts(whole, dimension, candidates)
+            total = sum(part.low for part in parts)
+            if parts and total > whole.high:
+                findings.append(Finding(
+                    "parts_exceed_whole", _key(whole.id, dimension), whole.conflict,
+                    tuple(sorted([whole.id, *(part.id for part in parts)])),
+                    severity(total, whole.high), _explain_parts(whole, parts, total),
+                    whole.id))
+    return findings
+
+
+def _period_exceeds_toll(facts: Sequence[Fact],
+                         owned: Callable[[Fact], bool]) -> list[Finding]:
+    """Period figures counting more than their source's own cumulative toll rose."""
+    periods = [fact for fact in facts if fact.period_start is not None and owned(fact)]
+    if not periods:
+        return []
+    wanted = {_toll_bucket(fact) for fact in periods}
+    tolls = {bucket: _Timeline(members) for bucket, members in _group_by(
+        (fact for fact in facts if fact.period_start is None
+         and _toll_bucket(fact) in wanted), _toll_bucket).items()}
+    findings = []
+    for fact in periods:
+        timeline = tolls.get(_toll_bucket(fact))
+        if timeline is None:
+            continue
+        assert fact.period_start is not None
+        upper = timeline.lowest_high(fact.as_of, "through")
+        lower = timeline.highest_low(fact.period_start, "strictly")
+        if upper is None or upper.high is None:
+            continue
+        floor = lower.low if lower is not None else 0
+        if upper.high < floor:
+            continue
+        allowed = upper.high - floor
+        if fact.low > allowed:
+            ids = {fact.id, upper.id} | ({lower.id} if lower is not None else set())
+            findings.append(Finding(
+                "period_exceeds_toll", _key(fact.id), fact.conflict, tuple(sorted(ids)),
+                severity(fact.low, allowed), _explain_period(fact, upper, lower, allowed),
+                fact.id))
+    return findings
+
+
 def _disputed(facts: Sequence[Fact], disputes: Iterable[Dispute]) -> list[Finding]:
     """One finding per figure of this family that someone disputes."""
     by_id = {fact.id: fact for fact in facts}
@@ -472,6 +698,7 @@ def _disputed(facts: Sequence[Fact], disputes: Iterable[Dispute]) -> list[Findin
             (figure_id,),
             "medium",
             _explain_dispute(by_id[figure_id], sorted(against[figure_id])),
+            figure_id,
         )
         for figure_id in sorted(against)
     ]
@@ -512,8 +739,16 @@ def _amount(fact: Fact) -> str:
     return f"{_QUALIFIER_WORDS.get(fact.qualifier, fact.qualifier.replace('_', ' '))} {number}"
 
 
-def _what(fact: Fact, *, located: bool = True) -> str:
-    """What is counted: "civilian deaths in Ganja (Azerbaijan side)", "buildings damaged"."""
+def _place(fact: Fact) -> str | None:
+    """ "Ganja (AZ-GA)", "Ganja", "AZ-GA" or None for the whole conflict."""
+    code = fact.location_code or None
+    if fact.location is not None:
+        return f"{_text(fact.location)} ({_text(code)})" if code else _text(fact.location)
+    return f"place {_text(code)}" if code else None
+
+
+def _what(fact: Fact) -> str:
+    """What is counted: "civilian deaths among children in Ganja (Azerbaijan side)"."""
     unit = _text(fact.unit)
     if fact.category == "damage":
         one = fact.count == 1 and fact.qualifier == "exact" and fact.count_high in (None, 1)
@@ -522,8 +757,11 @@ def _what(fact: Fact, *, located: bool = True) -> str:
         noun = _CATEGORY_NOUNS.get(fact.category, fact.category)
         if unit != "people":
             noun += f" (counted in {unit})"
-    if located and fact.location is not None:
-        noun += f" in {_text(fact.location)}"
+    if fact.group is not None:
+        noun += f" among {fact.group.replace('_', ' ')}"
+    place = _place(fact)
+    if place:
+        noun += f" in {place}"
     details = []
     if fact.side is not None:
         details.append(f"{_text(fact.side)} side")
@@ -552,21 +790,44 @@ def _explain_pair(pair: tuple[Fact, Fact]) -> str:
     higher, lower = pair
     first = f"{_text(higher.source)} reported {_amount(higher)} {_what(higher)} {_when(higher)}"
     if higher.as_of == lower.as_of:
-        span = "day" if _is_cumulative(higher) else "period"
-        second = f"{_text(lower.source)} reported {_amount(lower)} for the same {span}"
+        second = f"{_text(lower.source)} reported {_amount(lower)} for the same day"
         return f"{first}, but {second} — both cannot be true."
     if higher.source_id == lower.source_id:
         second = f"{_amount(lower)} {_when(lower)}"
     else:
         second = f"{_text(lower.source)} reported {_amount(lower)} {_when(lower)}"
-    return f"{first}, but {second} — a cumulative toll cannot fall."
+    counted = ("a cumulative toll" if higher.period_start is None
+               else f"a count since {higher.period_start}")
+    return f"{first}, but {second} — {counted} cannot fall."
 
 
 def _explain_part(part: Fact, whole: Fact) -> str:
     return (
         f"{_text(part.source)} reported {_amount(part)} {_what(part)} {_when(part)}, "
-        f"but {_text(whole.source)} reported {_amount(whole)} for the whole conflict "
-        f"{_when(whole)} — a part cannot exceed the whole."
+        f"but {_text(whole.source)} reported {_amount(whole)} {_what(whole)} "
+        f"{_when(whole)} — a part cannot exceed its whole."
+    )
+
+
+def _explain_parts(whole: Fact, parts: Sequence[Fact], total: int) -> str:
+    listed = _join([f"{_amount(part)} {_what(part)}" for part in parts])
+    return (
+        f"{_text(whole.source)} reported {listed} {_when(whole)}, together at least "
+        f"{total:,}, but {_amount(whole)} {_what(whole)} for the same day — parts cannot "
+        f"add up to more than their whole."
+    )
+
+
+def _explain_period(fact: Fact, upper: Fact, lower: Fact | None, allowed: int) -> str:
+    if lower is None:
+        toll = f"its own cumulative toll was {_amount(upper)} {_when(upper)}"
+    else:
+        toll = (f"its own cumulative toll rose from {_amount(lower)} {_when(lower)} to "
+                f"{_amount(upper)} {_when(upper)}")
+    return (
+        f"{_text(fact.source)} reported {_amount(fact)} {_what(fact)} {_when(fact)}, but "
+        f"{toll}, leaving room for at most {allowed:,} — a period cannot count more than "
+        f"the toll rose."
     )
 
 

@@ -1,34 +1,43 @@
 """One reconciliation run: read the changed families, apply the rules, write the flags.
 
-A run re-examines only the series touched since the last successful run (figures added,
-corrected, retracted or disputed; sources re-affiliated), so its cost follows the change,
-not the size of the database; `full=True` re-checks everything. Series are read outside
-any write lock and their flags written a batch per short transaction, so writers are never
-held up for the length of a run. A figure changed while the run reads it is marked dirty
-again and checked by the next run.
+Every rule of API §6 relates figures of one *family* (rules.family_fields), so a run reads
+and evaluates a family (or a few small ones) at a time: its memory is bounded by the largest
+family, never by the database.
+
+An incremental run re-checks only the series whose flags can have changed since the last
+successful run: the series touched (figures added, corrected, retracted or disputed; sources
+re-affiliated), the series owning a flag that lists one of their figures, and the series a
+changed figure is related to (its wholes, and for a cumulative toll its source's period
+counts: rules.related_series). For those series it computes exactly the flags a full run
+would (rules.evaluate_family with ``owners``). `full=True` re-checks everything.
+
+`last_seen_run` is kept as a full run leaves it without touching flags nobody re-checked:
+a flag that is not obsolete held after the latest successful run, so the store reports
+that run for it (store.FLAG_COLUMNS), and a flag closed by a run is stamped with the last
+successful run before it.
+
+Families are read outside any write lock and their flags written a batch per short
+transaction, so writers are never held up for the length of a run. A figure changed while
+the run reads it is marked dirty again and checked by the next run.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
 
 import sqlite_utils
 
 from .. import store
-from .rules import Dispute, Fact, Finding, evaluate_parts_and_wholes, evaluate_series
+from .rules import Dispute, Fact, Finding, evaluate_family, related_series, series_fields
 
 LEASE_TTL_SECONDS = 60.0
 LEASE_POLL_SECONDS = 0.2
-SERIES_PER_BATCH = 500
-T = TypeVar("T")
+FIGURES_PER_BATCH = 2_000
 log = logging.getLogger(__name__)
 
 
@@ -68,81 +77,78 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
 def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
            counts: dict[str, int]) -> None:
     dirty = store.dirty_series(db)
-    keys = store.all_series_keys(db) if full else list(dirty)
-    # A family's series side by side, its whole-conflict series first, so a batch usually
-    # holds a whole and its parts together.
-    keys.sort(key=lambda key: (store.family_of_series(key), key))
-    for batch in _batches(keys, SERIES_PER_BATCH):
-        findings, figures = _evaluate(db, batch)
-        counts["series_checked"] += len(batch)
+    store.start_seen_flags(db)
+    if full:
+        checked: set[str] | None = None
+        sizes = store.family_sizes(db, None)
+    else:
+        # Flags listing a changed figure may belong to a series that did not change (a
+        # whole whose part was retracted): their owners are checked too.
+        checked = set(dirty) | store.flag_owners_listing(db, list(dirty))
+        sizes = store.family_sizes(db, sorted({store.family_of_series(key)
+                                               for key in checked}))
+    for families in _batches(sizes, FIGURES_PER_BATCH):
+        owned, series, figures = _evaluate(db, families, None if full else set(dirty),
+                                           checked)
+        counts["series_checked"] += series
         counts["figures_checked"] += figures
         counts["flags_opened"] += store.save_findings(db, run_id, holder, LEASE_TTL_SECONDS,
-                                                      findings)
+                                                      owned)
+    if checked is not None:
+        counts["series_checked"] = len(checked)  # an emptied series is re-checked too
     counts["flags_closed"] = store.close_unseen_flags(
-        db, run_id, holder, LEASE_TTL_SECONDS, None if full else keys, dirty)
+        db, run_id, holder, LEASE_TTL_SECONDS, None if full else sorted(checked or ()),
+        dirty)
 
 
-Owned = tuple[str, str | None, Finding]
-"""A finding with the series that own it: its own, and for part_exceeds_whole the whole's."""
+def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str] | None,
+              checked: set[str] | None) -> tuple[list[tuple[str, Finding]], int, int]:
+    """The findings owned by the series to check in these families, each with its owner's
+    series key; how many series and figures were checked.
 
-
-def _evaluate(db: sqlite_utils.Database, keys: Sequence[str]) -> tuple[list[Owned], int]:
-    """Every finding that involves a figure of these series, and how many figures it read.
-
-    Series rules need each series whole. part_exceeds_whole needs, for a changed part
-    series, its family's whole-conflict figures; for a changed whole series, only the parts
-    whose low exceeds the smallest high among the wholes, which an index finds at once,
-    so a run never reads a whole family for one new figure.
+    `dirty` None means a full run: every series is checked. Otherwise the series checked
+    are `checked` (changed series and owners of flags listing their figures) and the
+    series related to a changed figure; `checked` grows by those, so the run closes
+    exactly the flags of the series it re-checked.
     """
     series_of: dict[int, str] = {}
     with store.read_snapshot(db):
-        facts = _facts(store.series_facts(db, keys), series_of)
-        disputes = [Dispute(*row) for row in store.series_disputes(db, keys)]
-        comparisons = [_parts_and_wholes(db, family, members, facts, series_of)
-                       for family, members in _group(keys, store.family_of_series).items()]
-    owned: list[Owned] = []
-    for key, members in _group(facts, lambda fact: series_of[fact.id]).items():
-        owned += [(key, None, finding) for finding in evaluate_series(members, disputes)]
-    for pair_facts in comparisons:
-        for finding in evaluate_parts_and_wholes(pair_facts):
-            part_id, whole_id = json.loads(finding.key)
-            owned.append((series_of[part_id], series_of[whole_id], finding))
-    return owned, len(series_of)
+        rows = store.family_facts(db, families)
+        facts_by_family: dict[str, list[Fact]] = {}
+        for *fields, series_key, family_key in rows:
+            fact = Fact(*fields)
+            series_of[fact.id] = series_key
+            facts_by_family.setdefault(family_key, []).append(fact)
+        disputes = [Dispute(*row) for row in store.family_disputes(db, families)]
+    owned: list[tuple[str, Finding]] = []
+    series_count = figure_count = 0
+    for facts in facts_by_family.values():
+        if dirty is None or checked is None:
+            owners = None
+            series_count += len({series_of[fact.id] for fact in facts})
+            figure_count += len(facts)
+        else:
+            changed = [fact.id for fact in facts if series_of[fact.id] in dirty]
+            related = related_series(facts, changed)
+            keys = {series_of[fact.id] for fact in facts if series_fields(fact) in related}
+            checked |= keys
+            owners = {series_fields(fact) for fact in facts if series_of[fact.id] in checked}
+            series_count += len(owners)
+            figure_count += sum(1 for fact in facts if series_fields(fact) in owners)
+        owned += [(series_of[finding.owner], finding)
+                  for finding in evaluate_family(facts, disputes, owners)]
+    return owned, series_count, figure_count
 
 
-def _parts_and_wholes(db: sqlite_utils.Database, family: str, keys: Sequence[str],
-                      facts: Sequence[Fact], series_of: dict[int, str]) -> list[Fact]:
-    """The figures of one family that part_exceeds_whole must compare for these series."""
-    whole_key = store.whole_series_of_family(family)
-    changed = set(keys)
-    if whole_key in changed:
-        wholes = [fact for fact in facts if series_of[fact.id] == whole_key]
-        bounded = [fact.high for fact in wholes if fact.high is not None]
-        if not bounded:
-            return []
-        return wholes + _facts(store.part_candidates(db, family, min(bounded)), series_of)
-    wholes = _facts(store.series_facts(db, [whole_key]), series_of)
-    parts = [fact for fact in facts if series_of[fact.id] in changed]
-    return wholes + parts if wholes and parts else []
-
-
-def _facts(rows: Sequence[tuple], series_of: dict[int, str]) -> list[Fact]:
-    """Facts from store rows (the series key last), noting each figure's series."""
-    facts = []
-    for *fields, key in rows:
-        fact = Fact(*fields)
-        series_of[fact.id] = key
-        facts.append(fact)
-    return facts
-
-
-def _group(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
-    groups: dict[str, list[T]] = defaultdict(list)
-    for item in items:
-        groups[key(item)].append(item)
-    return groups
-
-
-def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _batches(sizes: Sequence[tuple[str, int]], limit: int) -> Iterator[list[str]]:
+    """Families packed into batches of about `limit` figures (a bigger family alone)."""
+    batch: list[str] = []
+    total = 0
+    for family, size in sizes:
+        if batch and total + size > limit:
+            yield batch
+            batch, total = [], 0
+        batch.append(family)
+        total += size
+    if batch:
+        yield batch

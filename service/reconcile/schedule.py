@@ -15,6 +15,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .. import db, store
+from ..memory import release_free_memory
 from . import run
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def run_in_new_connection(db_path: Path, run_id: int, full: bool) -> dict:
         return run.execute(connection, run_id, full=full)
     finally:
         connection.close()
+        release_free_memory()  # a run's peak need not stay the server's size
 
 
 def scheduled_run(db_path: Path) -> None:
