@@ -97,8 +97,8 @@ def conflict(slug: str) -> Any:
     # the fingerprint is read before the report, so a change landing in between makes the
     # next request rebuild rather than keep a report older than its fingerprint says
     reports = current_app.extensions["casualty_tracker_reports"]
-    entries = reports.get(slug, store.report_fingerprint(db, slug), lambda: build_report(
-        store.report_figures(db, slug), store.flag_marks(db, slug)))
+    entries = reports.get(slug, store.report_fingerprint(db, slug), lambda: list(build_report(
+        store.report_figures(db, slug), store.flag_marks(db, slug))))  # cached: a list
     if not entries and not store.conflict_exists(db, slug):
         abort(404)
     rows = filter_rows(entries, query)
