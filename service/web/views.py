@@ -98,7 +98,7 @@ def conflict(slug: str) -> Any:
     # next request rebuild rather than keep a report older than its fingerprint says
     reports = current_app.extensions["casualty_tracker_reports"]
     entries = reports.get(slug, store.report_fingerprint(db, slug), lambda: list(build_report(
-        store.report_figures(db, slug), store.flag_marks(db, slug))))  # cached: a list
+        store.report_figures(db, slug), store.flag_marks(db, slug))))
     if not entries and not store.conflict_exists(db, slug):
         abort(404)
     rows = filter_rows(entries, query)
