@@ -4,7 +4,8 @@ Starts a real server (waitress) on 127.0.0.1 over a fresh database, and for each
 prints our number, the reference's, and the ratio:
 
 - batch ingest over HTTP (figures/s) vs sqlite3 executemany of the same rows into the same
-  schema, committed in the same batch size;
+  schema, committed in the same batch size, and vs executemany of the same rows (built
+  beforehand) into a bare table of the same columns: no index, no constraint;
 - GET /exports/figures.csv (rows/s) vs a plain sqlite3 -> csv.writer dump of the table, with
   the server's peak RSS growth during the export;
 - a full reconciliation run, and an incremental run after 1,000 new figures;
@@ -43,6 +44,7 @@ import bench_pages  # noqa: E402 - scripts/bench_pages.py, issue 13's section
 from service import db as database  # noqa: E402
 from service import store  # noqa: E402
 from service.intervals import interval  # noqa: E402
+from service.names import fold_or_none  # noqa: E402
 
 CONFLICTS = [f"conflict-{n}" for n in range(8)]
 CATEGORIES = ["military", "civilian", "killed", "injured", "missing", "damage"]
@@ -89,7 +91,9 @@ def make_figures(rng: random.Random, series: list[dict], count: int,
                   "qualifier": qualifier, "reported_on": reported.isoformat(),
                   "as_of": (reported - timedelta(days=rng.randrange(3))).isoformat(),
                   "quote": f"About {n} people were reported killed, officials said.",
-                  "url": f"https://news.example.org/{n}", "notes": None}
+                  "url": f"https://news.example.org/{n}", "notes": None,
+                  "location_code": s["location"] and "XX" + s["location"].split()[-1],
+                  "via": rng.choice((None, None, None, "Wire Agency", "Radio Desk"))}
         figures.append(figure)
     return figures
 
@@ -144,27 +148,61 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def reference_ingest(rows: list[dict], path: Path) -> float:
-    """Plain sqlite3: executemany of the same rows into the same schema, same batches."""
+REFERENCE_COLUMNS = ("conflict", "category", "side", "location", "location_code", "group",
+                     "incident", "unit", "period_start", "count", "count_high", "qualifier",
+                     "reported_on", "as_of", "via", "quote", "url", "notes")
+_QUOTED = ", ".join(f'"{c}"' for c in REFERENCE_COLUMNS)
+REFERENCE_SQL = (f"INSERT INTO figures ({_QUOTED},"
+                 " source_id, low, high, family_key, series_key, side_key, location_key,"
+                 " incident_key, via_key, created_at, updated_at)"
+                 f" VALUES ({', '.join('?' * len(REFERENCE_COLUMNS))}, 1, ?, ?, ?, ?, ?, ?, ?,"
+                 " ?, '', '')")
+
+
+def reference_row(r: dict) -> list:
+    """Every stored column of one figure, derived as the service derives it."""
+    return ([r.get(c) for c in REFERENCE_COLUMNS]
+            + [*interval(r["qualifier"], r["count"]), store.family_key(r), store.series_key(r)]
+            + [fold_or_none(r.get(c)) for c in ("side", "location", "incident", "via")])
+
+
+def reference_db(path: Path, bare: bool) -> sqlite3.Connection:
+    """A database with our schema; `bare`: its figures table without index or constraint."""
     conn = sqlite3.connect(path)
     conn.executescript((ROOT / "schema.sql").read_text())
+    if bare:
+        columns = conn.execute("PRAGMA table_info(figures)").fetchall()
+        conn.execute("DROP TABLE figures")
+        conn.execute("CREATE TABLE figures (id INTEGER PRIMARY KEY, "
+                     + ", ".join(f'"{c[1]}" {c[2]}' for c in columns if c[1] != "id") + ")")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("INSERT INTO sources (id, name, name_key, created_at, updated_at)"
                  " VALUES (1, 'x', 'x', '', '')")
-    columns = ("conflict", "category", "side", "location", "incident", "unit", "period_start",
-               "count", "count_high", "qualifier", "reported_on", "as_of", "quote", "url",
-               "notes")
-    sql = (f"INSERT INTO figures ({', '.join(columns)}, source_id, low, high, family_key,"
-           f" series_key, created_at, updated_at) VALUES ({', '.join('?' * len(columns))}, 1,"
-           " ?, ?, ?, ?, '', '')")
+    conn.commit()
+    return conn
+
+
+def reference_ingest(rows: list[dict], path: Path) -> float:
+    """Plain sqlite3: executemany of the same rows into the same schema, same batches."""
+    conn = reference_db(path, bare=False)
     started = time.perf_counter()
     for offset in range(0, len(rows), BATCH):
-        chunk = rows[offset:offset + BATCH]
-        conn.executemany(sql, [[r[c] for c in columns]
-                               + [*interval(r["qualifier"], r["count"]), store.family_key(r),
-                                  store.series_key(r)]
-                               for r in chunk])
+        conn.executemany(REFERENCE_SQL, [reference_row(r) for r in rows[offset:offset + BATCH]])
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed
+
+
+def bare_reference_ingest(rows: list[dict], path: Path) -> float:
+    """Plain sqlite3 at its fastest: the same rows, built before the clock starts, by
+    executemany into a bare table of the same columns, committed in the same batches."""
+    conn = reference_db(path, bare=True)
+    prepared = [reference_row(r) for r in rows]
+    started = time.perf_counter()
+    for offset in range(0, len(prepared), BATCH):
+        conn.executemany(REFERENCE_SQL, prepared[offset:offset + BATCH])
         conn.commit()
     elapsed = time.perf_counter() - started
     conn.close()
@@ -316,6 +354,7 @@ def main() -> None:
               f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
               f"SQLite {sqlite3.sqlite_version}", flush=True)
         reference_rate = reference_ingest(rows, tmp_path / "reference.db")
+        bare_rate = bare_reference_ingest(rows, tmp_path / "bare.db")
         db_path = tmp_path / "bench.db"
         conn = database.connect(db_path)
         from service import auth
@@ -327,6 +366,7 @@ def main() -> None:
             rate = http_ingest(server, token, rows)
             report("ingest (POST /figures/batch)", rate, reference_rate, "figures/s",
                    ">= 0.25x")
+            report("ingest vs a bare table", rate, bare_rate, "figures/s", ">= 0.15x")
             dump_rate = reference_dump(db_path)
             export_rate, rss_growth = http_export(server)
             report("export (GET /exports/figures.csv)", export_rate, dump_rate, "rows/s",
@@ -351,6 +391,7 @@ def main() -> None:
             bench_pages.measure(server, db_path, report)  # the web pages and GET /series
         finally:
             server.stop()
+    __import__("bench_extract").run(report)  # extraction (§9): its own module
     print_table(results, "plain-SQLite reference")
 
 

@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .api import (
         add_security_headers,
         exports,
+        extractions,
         figures,
         flags,
         health,
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(add_security_headers)
     api = make_api(app)
     for blueprint in (figures.blp, sources.blp, flags.blp, reconciliation.blp, exports.blp,
-                      imports.blp, health.blp, series.blp):
+                      imports.blp, extractions.blp, health.blp, series.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     init_pages(app)  # after the API's error handlers: pages answer errors in HTML

@@ -245,3 +245,38 @@ def copy_command(source: str, target: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.command("extract")
+@click.argument("text_file", metavar="FILE.txt", type=click.File("rb"))
+@click.option("--conflict", required=True, help="Conflict slug every proposed figure gets.")
+@click.option("--reported-on", "reported_on", required=True, metavar="YYYY-MM-DD",
+              help="The day the article was published.")
+@click.option("--url", help="The article's address, copied onto every figure.")
+def extract_article(text_file: Any, conflict: str, reported_on: str, url: str | None) -> None:
+    """Print the §9 extraction of an article (FILE.txt, or - for standard input) as JSON.
+
+    Nothing is stored: review the figures, then post the right ones through
+    POST /figures/batch.
+    """
+    import json
+    from datetime import date
+
+    from .extract import extract
+    from .schemas import ExtractionIn
+
+    raw = text_file.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise click.ClickException(f"{text_file.name} is not UTF-8 text: {error}") from None
+    body = {"text": text, "conflict": conflict, "reported_on": reported_on}
+    if url is not None:
+        body["url"] = url
+    try:
+        article = ExtractionIn().load(body)
+    except ValidationError as error:
+        raise click.ClickException(_describe(error.messages)) from None
+    result = extract(article["text"], article["conflict"],
+                     date.fromisoformat(article["reported_on"]), article.get("url"))
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))

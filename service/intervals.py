@@ -12,23 +12,17 @@ ABOUT_TOLERANCE = Fraction(1, 10)
 QUALIFIERS = ("exact", "about", "nearly", "at_least", "more_than", "at_most", "fewer_than")
 
 
-def _floor(value: Fraction) -> int:
-    return value.numerator // value.denominator
-
-
-def _ceil(value: Fraction) -> int:
-    return -(-value.numerator // value.denominator)
-
-
 def interval(qualifier: str, count: int, count_high: int | None = None,
              tolerance: Fraction = ABOUT_TOLERANCE) -> tuple[int, int | None]:
     """Return (low, high) for a stated number; high None means unbounded above."""
     if qualifier == "exact":
         return count, count if count_high is None else count_high
-    if qualifier == "about":
-        return _floor(count * (1 - tolerance)), _ceil(count * (1 + tolerance))
-    if qualifier == "nearly":
-        return _floor(count * (1 - tolerance)), count
+    if qualifier == "about" or qualifier == "nearly":
+        # floor(count * (1 - t)) and ceil(count * (1 + t)) with t = n / d, in integers:
+        # the same values as Fraction arithmetic, without building Fractions per figure.
+        n, d = tolerance.numerator, tolerance.denominator
+        low = count * (d - n) // d
+        return low, (-(-count * (d + n) // d) if qualifier == "about" else count)
     if qualifier == "at_least":
         return count, None
     if qualifier == "more_than":

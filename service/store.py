@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -199,9 +201,25 @@ def update_source(db: sqlite_utils.Database, source_id: int, changes: Mapping[st
 def _derived(figure: Mapping[str, Any]) -> dict:
     """The stored values computed from a figure: its interval, keys and folded names."""
     low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
-    return {"low": low, "high": high, "family_key": family_key(figure),
-            "series_key": series_key(figure),
-            **{column: fold_or_none(figure[field]) for column, field in _KEY_COLUMNS.items()}}
+    return dict(zip(_DERIVED_COLUMNS, (low, high, *_keys(figure)), strict=True))
+
+
+def _keys(figure: Mapping[str, Any]) -> tuple:
+    """family_key, series_key and the folded filter names (_KEY_COLUMNS order)."""
+    return (*_series_keys(_series_values(figure)),
+            *map(fold_or_none, _key_column_values(figure)))
+
+
+_series_values = itemgetter(*SERIES_FIELDS)
+_key_column_values = itemgetter(*_KEY_COLUMNS.values())
+
+
+@lru_cache(maxsize=65_536)
+def _series_keys(values: tuple) -> tuple[str, str]:
+    """(family_key, series_key) of a figure whose SERIES_FIELDS are `values`: computed
+    once per series, since a batch holds many figures of each."""
+    figure = dict(zip(SERIES_FIELDS, values, strict=True))
+    return family_key(figure), series_key(figure)
 
 
 _DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
@@ -216,7 +234,18 @@ def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
     )
 
 
+def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
+    """Before a figure first changes, store its version 1 (until then the row itself is
+    version 1, so ingest copies nothing). Figures stored before this rule already have it."""
+    if current["version"] == 1:
+        db.execute(
+            "INSERT OR IGNORE INTO figure_versions (figure_id, version, change, snapshot,"
+            " recorded_at) VALUES (?, 1, 'created', ?, ?)",
+            (current["id"], json.dumps(current, ensure_ascii=False), current["created_at"]))
+
+
 def _record_version(db: sqlite_utils.Database, figure_id: int, change: str, now: str) -> None:
+    """Store the figure's present version (after a change) in its history."""
     figure = get_figure(db, figure_id)
     db.execute(
         "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
@@ -234,47 +263,34 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
 
     This is the ingest hot path, so rows go in with executemany: inside BEGIN IMMEDIATE
     nobody else can insert, and an INTEGER PRIMARY KEY takes max(id) + 1, so the ids are
-    known in advance (checked afterwards). Version 1 snapshots are built from the rows in
-    hand rather than read back.
+    known in advance. A new figure is its own version 1: no snapshot is copied until the
+    figure first changes (see _keep_first_version), and the keys a batch shares are
+    computed once per distinct series.
     """
     now = utc_now()
     columns = (*_FIGURE_COLUMNS, "source_id", *_DERIVED_COLUMNS, "created_at", "updated_at")
     insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
+    values = itemgetter(*_FIGURE_COLUMNS)
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
-        sources: dict[str, tuple[int, str]] = {}
-        rows, versions, series = [], [], set()
+        sources: dict[str, int] = {}
+        rows, series = [], set()
         for figure_id, figure in enumerate(figures, start=first_id):
-            name_key = fold(figure["source"])
-            if name_key not in sources:
-                sources[name_key] = _source(db, figure["source"], now)
-            source_id, source_name = sources[name_key]
-            derived = _derived(figure)
-            series.add(derived["series_key"])
-            rows.append((figure_id, *(figure[c] for c in _FIGURE_COLUMNS), source_id,
-                         *(derived[c] for c in _DERIVED_COLUMNS), now, now))
-            snapshot = _new_figure(figure_id, figure, source_name, source_id, derived, now)
-            versions.append((figure_id, json.dumps(snapshot, ensure_ascii=False), now))
+            source = figure["source"]
+            source_id = sources.get(source)
+            if source_id is None:
+                source_id = sources[source] = _source(db, source, now)[0]
+            derived = _keys(figure)
+            series.add(derived[1])
+            low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
+            rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
         db.conn.executemany(insert, rows)
-        db.conn.executemany(
-            "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
-            " VALUES (?, 1, 'created', ?, ?)", versions)
         _mark_dirty(db, series)
         ids = list(range(first_id, first_id + len(rows)))
         if then is not None:
             then(ids)
     return ids
-
-
-def _new_figure(figure_id: int, figure: Mapping[str, Any], source: str, source_id: int,
-                derived: Mapping[str, Any], now: str) -> dict:
-    """A new figure exactly as get_figure returns it (its version 1 snapshot)."""
-    values = {**figure, "low": derived["low"], "high": derived["high"], "id": figure_id,
-              "source": source, "source_id": source_id, "status": "active",
-              "retraction_reason": None, "version": 1,
-              "created_at": now, "updated_at": now}
-    return {column: values[column] for column in FIGURE_OUTPUT_FIELDS}
 
 
 def count_figures(db: sqlite_utils.Database) -> int:
@@ -387,6 +403,7 @@ def _apply_correction(db: sqlite_utils.Database, current: Mapping[str, Any],
         return False
     row = {f: merged[f] for f in _FIGURE_COLUMNS} | _derived(merged)
     row["source_id"] = _source_id(db, merged["source"], now)
+    _keep_first_version(db, current)
     assignments = ", ".join(f"{_column(column)} = ?" for column in row)
     db.execute(
         f"UPDATE figures SET {assignments}, version = version + 1, updated_at = ? "
@@ -410,6 +427,7 @@ def retract_figure(db: sqlite_utils.Database, figure_id: int, reason: str) -> di
 def _apply_retraction(db: sqlite_utils.Database, current: Mapping[str, Any], reason: str,
                       now: str) -> None:
     """Inside a write transaction: retract an active figure (its next version)."""
+    _keep_first_version(db, current)
     db.execute(
         "UPDATE figures SET status = 'retracted', retraction_reason = ?,"
         " version = version + 1, updated_at = ? WHERE id = ?", (reason, now, current["id"]),
@@ -473,12 +491,17 @@ def get_figures(db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, dict
 
 
 def figure_history(db: sqlite_utils.Database, figure_id: int) -> list[dict]:
-    """Every version of the figure, oldest first, each as the whole figure then stood."""
-    get_figure(db, figure_id)
+    """Every version of the figure, oldest first, each as the whole figure then stood.
+
+    A figure never changed is its own version 1 (nothing was copied when it was stored).
+    """
+    current = get_figure(db, figure_id)
     rows = db.execute(
         "SELECT snapshot, change, recorded_at FROM figure_versions WHERE figure_id = ?"
         " ORDER BY version", (figure_id,),
-    )
+    ).fetchall()
+    if not rows:
+        return [current | {"change": "created", "recorded_at": current["created_at"]}]
     missing = dict.fromkeys(NEW_IN_SCHEMA_2)  # versions recorded before schema 2
     return [missing | json.loads(snapshot) | {"change": change, "recorded_at": recorded_at}
             for snapshot, change, recorded_at in rows]
@@ -489,18 +512,20 @@ def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int 
     quote), if any, whatever corrections or retraction came after.
 
     Seeds use it so that loading them twice adds nothing, even after a seed figure has
-    been corrected: version 1 is compared, not the current row.
+    been corrected: version 1 is compared (the stored one, or the row of a figure never
+    changed), not the current row.
     """
     fields = ("conflict", "category", "side", "location", "location_code", "group", "incident",
               "unit", "period_start", "via",
               "reported_on", "as_of", "count", "qualifier", "quote")
     # compared in Python, so one query serves both engines (no JSON functions in SQL)
-    for figure_id, snapshot in db.execute(
-            "SELECT v.figure_id, v.snapshot FROM figures f JOIN figure_versions v"
+    columns = ", ".join(f"f.{_column(f)}" for f in fields)
+    for figure_id, snapshot, *row in db.execute(
+            f"SELECT f.id, v.snapshot, {columns} FROM figures f LEFT JOIN figure_versions v"
             " ON v.figure_id = f.id AND v.version = 1"
             " WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) ORDER BY f.id",
             [fold(figure["source"])]):
-        first = json.loads(snapshot)
+        first = json.loads(snapshot) if snapshot is not None else dict(zip(fields, row))
         if all(first.get(f) == figure[f] for f in fields):
             return figure_id
     return None

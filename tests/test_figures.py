@@ -124,7 +124,9 @@ def test_batch_of_10000_is_accepted(client: FlaskClient, editor: dict[str, str],
     assert response.status_code == 201
     assert len(response.get_json()["ids"]) == 10_000
     assert database.execute("SELECT count(*) FROM figures").fetchone()[0] == 10_000
-    assert database.execute("SELECT count(*) FROM figure_versions").fetchone()[0] == 10_000
+    last = response.get_json()["ids"][-1]
+    history = client.get(f"{FIGURES}/{last}/history").get_json()["items"]
+    assert [(v["version"], v["change"], v["id"]) for v in history] == [(1, "created", last)]
 
 
 # --- listing -----------------------------------------------------------------------------

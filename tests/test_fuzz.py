@@ -121,7 +121,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, di
 def test_the_document_lists_every_operation() -> None:
     operations = {f"{result.ok().method.upper()} {result.ok().path}"
                   for result in schema.get_all_operations()}
-    assert len(operations) == 25  # GET /series added by issue 13
+    assert len(operations) == 26  # GET /series (issue 13), POST /extractions (§9)
     assert operations >= MUST_SUCCEED
 
 

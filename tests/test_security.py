@@ -397,7 +397,7 @@ def test_every_route_is_under_the_prefix_and_documented(settings: Settings) -> N
     documented = {(path, method) for path, operations in spec["paths"].items()
                   for method in operations if method != "parameters"}
     assert served == documented
-    assert len(served) == 25
+    assert len(served) == 26  # GET /series (issue 13), POST /extractions (§9)
     assert pages == {"/", "/conflicts/<slug>", "/flags", "/flags/<int:flag_id>",
                      "/figures/<int:figure_id>", "/sign-in", "/sign-out", "/static/<path:filename>"}
 

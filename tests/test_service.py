@@ -107,6 +107,7 @@ def test_request_schemas_name_the_contract_fields(spec: dict[str, Any]) -> None:
     assert body("/api/v1/figures", "post") == figure_fields
     assert body("/api/v1/figures/{figure_id}", "patch") == figure_fields
     assert body("/api/v1/figures/batch", "post") == {"figures"}
+    assert body("/api/v1/extractions", "post") == {"text", "conflict", "reported_on", "url"}
     assert body("/api/v1/figures/{figure_id}/retract", "post") == {"reason"}
     assert body("/api/v1/figures/{figure_id}/disputes", "post") == {
         "source", "reported_on", "quote", "url"}

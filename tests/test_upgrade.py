@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from service import create_app, db, migrations, store
+from service.cli import main
 from service.config import Settings
 from service.names import fold
 from service.reconcile import run as run_engine
@@ -352,3 +354,22 @@ def test_migrations_are_numbered_steps_ending_at_the_schema_version() -> None:
     assert [step.version for step in steps] == list(range(2, db.SCHEMA_VERSION + 1))
     assert migrations.latest_version() == db.SCHEMA_VERSION
     assert f"PRAGMA user_version = {db.SCHEMA_VERSION};" in db.SCHEMA_PATH.read_text()
+
+
+def test_the_command_line_upgrades_at_start_and_refuses_a_newer_file(old_db: Path,
+                                                                     tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    shutil.copyfile(old_db, newer)
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["reconcile", "--db", str(old_db)])
+    assert result.exit_code == 0, result.output
+    assert user_version(old_db) == db.SCHEMA_VERSION
+    content = newer.read_bytes()
+    refused = runner.invoke(main, ["reconcile", "--db", str(newer)])
+    assert refused.exit_code == 1
+    assert "schema version 7" in refused.stderr
+    assert f"needs version {db.SCHEMA_VERSION}" in refused.stderr
+    assert newer.read_bytes() == content

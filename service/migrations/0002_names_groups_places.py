@@ -2,7 +2,8 @@
 
 1. New figure columns: `location_code`, `"group"`, `via` (null for every old figure), and
    the folded name columns GET /figures filters on (`side_key`, `location_key`,
-   `incident_key`, `via_key`), with their indexes in place of the raw-name ones.
+   `incident_key`, `via_key`), indexed where a filter needs it; the indexes on category,
+   side, status and dates, which cost every insert and no query needed, are dropped.
 2. Sources whose names now fold alike (composed/decomposed letters, case, white space)
    are merged into the oldest (earliest created_at, then lowest id): its figures and
    disputes move to it and keep every other field; it keeps its name, kind and
@@ -59,7 +60,10 @@ _INDEXES = """
 DROP INDEX figures_side;
 DROP INDEX figures_location;
 DROP INDEX figures_incident;
-CREATE INDEX figures_side ON figures (side_key, id);
+DROP INDEX figures_category;
+DROP INDEX figures_status;
+DROP INDEX figures_reported_on;
+DROP INDEX figures_as_of;
 CREATE INDEX figures_location ON figures (location_key, id);
 CREATE INDEX figures_incident ON figures (incident_key, id);
 """
