@@ -402,6 +402,15 @@ class _OwnPool:
         connection.close()
 
 
+def close_pool(url: str) -> None:
+    """Close and forget this process's pool for `url`, if it has one (before the database
+    behind it is dropped: an open pool would keep its connections for ever)."""
+    with _pools_lock:
+        pool = _pools.pop(url, None)
+    if pool is not None:
+        pool.close(timeout=1.0)
+
+
 def close_pools() -> None:
     """Close every pool of this process (tests, and a clean shutdown)."""
     with _pools_lock:

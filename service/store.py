@@ -525,7 +525,8 @@ def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int 
             " ON v.figure_id = f.id AND v.version = 1"
             " WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) ORDER BY f.id",
             [fold(figure["source"])]):
-        first = json.loads(snapshot) if snapshot is not None else dict(zip(fields, row))
+        first = (json.loads(snapshot) if snapshot is not None
+                 else dict(zip(fields, row, strict=True)))
         if all(first.get(f) == figure[f] for f in fields):
             return figure_id
     return None
@@ -817,12 +818,15 @@ def family_sizes(db: sqlite_utils.Database,
 
 def family_facts(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
     """Active figures of these families as tuples: rules.Fact's fields, then the series
-    and family keys. Tuples, because a run holds a whole family and a dict per row would
-    double its memory."""
+    and family keys, by family and id. Tuples, because a run holds a whole family and a
+    dict per row would double its memory. Ordered, because new flags take ids in the order
+    findings come: PostgreSQL returns rows in heap order, which a correction changes, and
+    an incremental run must number new flags exactly as a full run would."""
     rows: list[tuple] = []
     for chunk in _chunks(families):
         rows += db.execute(f"{_FACT_SELECT} WHERE f.family_key IN ({_marks(chunk)})"
-                           " AND f.status = 'active'", list(chunk)).fetchall()
+                           " AND f.status = 'active' ORDER BY f.family_key, f.id",
+                           list(chunk)).fetchall()
     return rows
 
 

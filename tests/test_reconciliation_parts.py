@@ -21,7 +21,7 @@ import sqlite_utils
 from click.testing import CliRunner
 from conftest import assert_problem, figure
 from flask.testing import FlaskClient
-from test_reconciliation import backup
+from test_reconciliation import copied
 
 from service import db as service_db
 from service import store
@@ -86,12 +86,9 @@ def only(database: sqlite_utils.Database, rule: str) -> dict:
 
 def full_run_would_leave(database: sqlite_utils.Database, tmp_path: Path) -> list[dict]:
     """The flags a full run leaves on a copy of the database taken now."""
-    copy = backup(database, tmp_path / f"copy-{random.random()}.db")  # either engine
-    try:
+    with copied(database, tmp_path / f"copy-{random.random()}.db") as copy:  # either engine
         reconcile(copy, full=True)
         return all_flags(copy)
-    finally:
-        copy.close()
 
 
 def incremental_equals_full(database: sqlite_utils.Database, tmp_path: Path) -> list[dict]:
