@@ -543,21 +543,31 @@ _DISPUTE_SELECT = """
 
 def add_dispute(db: sqlite_utils.Database, figure_id: int, dispute: Mapping[str, Any]) -> dict:
     """Record that a source contests a figure; the source must not be the figure's own."""
-    now = utc_now()
     with write_transaction(db):
-        figure = get_figure(db, figure_id)
-        if fold(dispute["source"]) == fold(figure["source"]):
-            raise Invalid("source", "A source cannot dispute its own figure; the disputing "
-                                    "source must differ from the figure's.")
-        source_id = _source_id(db, dispute["source"], now)
-        dispute_id = db.execute(
-            "INSERT INTO disputes (figure_id, source_id, reported_on, quote, url, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (figure_id, source_id, dispute["reported_on"], dispute.get("quote"),
-             dispute.get("url"), now),
-        ).lastrowid
-        _mark_dirty(db, [series_key(figure)])
+        dispute_id = insert_dispute(db, figure_id, dispute)
     return next(db.query(f"{_DISPUTE_SELECT} WHERE d.id = ?", (dispute_id,)))
+
+
+def insert_dispute(db: sqlite_utils.Database, figure_id: int,
+                   dispute: Mapping[str, Any]) -> int:
+    """add_dispute's write, for a caller already inside a write transaction (the page that
+    posts an article's figures records their disputes in the same transaction). Returns
+    the new dispute's id; raises NotFound, or Invalid when the source is the figure's own.
+    """
+    now = utc_now()
+    figure = get_figure(db, figure_id)
+    if fold(dispute["source"]) == fold(figure["source"]):
+        raise Invalid("source", "A source cannot dispute its own figure; the disputing "
+                                "source must differ from the figure's.")
+    source_id = _source_id(db, dispute["source"], now)
+    dispute_id = db.execute(
+        "INSERT INTO disputes (figure_id, source_id, reported_on, quote, url, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (figure_id, source_id, dispute["reported_on"], dispute.get("quote"),
+         dispute.get("url"), now),
+    ).lastrowid
+    _mark_dirty(db, [series_key(figure)])
+    return int(dispute_id)
 
 
 def list_disputes(db: sqlite_utils.Database, figure_id: int, *, after_id: int,

@@ -20,9 +20,11 @@ from typing import Any
 import pgcluster
 import pytest
 import sqlite_utils
+from browser import find_chromium, launch
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import sync_playwright
 
 from service import auth, create_app, db, engines
 from service.config import Settings
@@ -209,3 +211,27 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
         assert field in body["errors"], body
         assert all(isinstance(m, str) and m for m in body["errors"][field]), body
     return body
+
+
+# --- a real Chromium, for the browser test files --------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The installed Chromium; skipped with one line when there is none, failed under CI
+    (CI=true), so CI can never pass without running the browser tests."""
+    found = find_chromium()
+    if found is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI must run the browser tests, but no Chromium is installed "
+                        "(apt-get install chromium)", pytrace=False)
+        pytest.skip("no Chromium found: browser tests skipped (apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    """A headless Chromium for the module (see launch)."""
+    with sync_playwright() as playwright:
+        browser = launch(playwright, chromium)
+        yield browser
+        browser.close()

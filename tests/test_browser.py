@@ -6,7 +6,6 @@ missing Chromium fails instead, so CI can never pass without running them.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,28 +19,14 @@ from browser import (
     EXAMPLE_SERIES,
     HOSTILE_QUOTE,
     example_series_id,
-    find_chromium,
-    launch,
     load_example,
     run_reconciliation,
     watched_context,
 )
-from playwright.sync_api import sync_playwright
 from realserver import Server, cli, environment, running_server
 
 SEED_CONFLICT = "nagorno-karabakh-2020"
 SERIOUS = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI must run the browser tests, but no Chromium is installed "
-                        "(apt-get install chromium)", pytrace=False)
-        pytest.skip("no Chromium found: browser tests skipped (apt-get install chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +47,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with running_server(db_path, tmp / "server.log") as server:
         load_example(server, tokens["editor"])
         yield {"server": server, "tokens": tokens, "series_id": example_series_id(server)}
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        browser = launch(playwright, chromium)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

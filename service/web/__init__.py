@@ -97,7 +97,7 @@ def _http_error(error: HTTPException) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the pages, their session, CSRF protection and error pages on the app."""
-    from . import views  # noqa: F401 - registers the routes on blp
+    from . import extract_page, views  # noqa: F401 - register the routes on blp
 
     settings = app.config["SETTINGS"]
     secret = settings.secret_key
