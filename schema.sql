@@ -126,7 +126,7 @@ CREATE TABLE reconciliation_runs (
     id INTEGER PRIMARY KEY,
     status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
     trigger TEXT NOT NULL,
-    full INTEGER NOT NULL DEFAULT 0,
+    "full" INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     started_at TEXT,
     finished_at TEXT,

@@ -107,7 +107,7 @@ def free_port() -> int:
 class Server:
     """A real `casualty-tracker serve` process on 127.0.0.1."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path | str) -> None:
         self.port = free_port()
         env = {**os.environ, "CASUALTY_TRACKER_RECONCILE_SECONDS": "0",
                "CASUALTY_TRACKER_MAX_BODY_MB": "64"}
@@ -310,6 +310,8 @@ def main() -> None:
     parser.add_argument("--figures", type=int, default=1_000_000)
     parser.add_argument("--series", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--db", help="a postgresql:// URL: measure PostgreSQL instead (a "
+                        "scratch database beside the one named, dropped afterwards)")
     parser.add_argument("--workload", choices=("realistic", "chaos"),
                         help="reconciliation under flag volume instead (scripts/"
                              "bench_workloads.py; --figures defaults to 100,000 there)")
@@ -336,6 +338,15 @@ def main() -> None:
         line = (f"{name}: {ours:,.1f} {unit} (reference {ref}; ratio {ratio}; target {target})")
         print(line, flush=True)
         results.append((name, f"{ours:,.1f} {unit}", ref, ratio, target))
+
+    if args.db:  # PostgreSQL: its own module, same workloads, COPY as the reference
+        import bench_pg
+
+        print(f"{args.figures:,} figures over {args.series:,} series; machine: "
+              f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+        bench_pg.run(args.db, sys.modules[__name__], rows, new_rows, series, rng, report)
+        print_table(results, "PostgreSQL COPY reference")
+        return
 
     with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
         tmp_path = Path(tmp)
@@ -381,7 +392,11 @@ def main() -> None:
         finally:
             server.stop()
     __import__("bench_extract").run(report)  # extraction (§9): its own module
-    print("\n| measure | ours | plain-SQLite reference | ratio | target |")
+    print_table(results, "plain-SQLite reference")
+
+
+def print_table(results: list[tuple], reference: str) -> None:
+    print(f"\n| measure | ours | {reference} | ratio | target |")
     print("|---|---|---|---|---|")
     for row in results:
         print("| " + " | ".join(row) + " |")

@@ -17,8 +17,8 @@ import click
 import sqlite_utils
 from marshmallow import ValidationError
 
-from . import auth, csvexport, csvimport, db, seeds, store
-from .config import ConfigError, Settings
+from . import auth, csvexport, csvimport, db, engines, seeds, store
+from .config import ConfigError, Settings, database_target
 from .reconcile import run
 from .schemas import ROLES, SLUG
 
@@ -29,7 +29,7 @@ def _settings(db_path: str | None, **overrides: object) -> Settings:
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     if db_path is not None:
-        overrides["db_path"] = Path(db_path)
+        overrides["db_path"] = database_target(db_path)
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -38,17 +38,20 @@ def _open(settings: Settings) -> sqlite_utils.Database:
     ResourceWarning from Python 3.13 on)."""
     try:
         database = db.connect(settings.db_path)
-    except db.SchemaVersionError as error:
+    except (db.SchemaVersionError, db.DatabaseUnavailable) as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.DatabaseError as error:
         raise click.ClickException(f"Cannot open {settings.db_path}: {error}") from None
+    except engines.DATABASE_ERRORS as error:
+        raise click.ClickException(f"Cannot open {engines.describe(settings.db_path)}: "
+                                   f"{engines.one_line(error, str(settings.db_path))}") from None
     click.get_current_context().call_on_close(database.close)
     return database
 
 
 db_option = click.option("--db", "db_path", metavar="PATH",
-                         help="SQLite database file (default: $CASUALTY_TRACKER_DB or "
-                              "./data/casualty-tracker.db).")
+                         help="SQLite database file or postgresql:// URL (default: "
+                              "$CASUALTY_TRACKER_DB or ./data/casualty-tracker.db).")
 
 
 @click.group()
@@ -216,6 +219,28 @@ def export_csv(what: str, conflict: str | None, hxl: bool, bom: bool,
     for chunk in csvexport.with_bom(chunks, bom):
         out.write(chunk.encode("utf-8"))
     out.flush()
+
+
+@main.command("copy")
+@click.option("--from", "source", required=True, metavar="PATH",
+              help="The database to copy: a SQLite file or a postgresql:// URL.")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="An empty PostgreSQL database (postgresql://...) or a new SQLite file.")
+def copy_command(source: str, target: str) -> None:
+    """Copy every figure, version, dispute, source, flag, run and token to another
+    database, unchanged (e.g. from SQLite into PostgreSQL, API §10)."""
+    from .dbcopy import CopyError, copy_database
+
+    if not engines.is_url(source) and not Path(source).is_file():
+        raise click.UsageError(f"--from {source}: no such database file.")
+    try:
+        copied = copy_database(database_target(source), database_target(target))
+    except (CopyError, db.SchemaVersionError, db.DatabaseUnavailable) as error:
+        raise click.ClickException(str(error)) from None
+    except engines.DATABASE_ERRORS as error:
+        raise click.ClickException(f"Cannot copy: {engines.one_line(error, target)}") from None
+    for table, rows in copied.items():
+        click.echo(f"{table}: {rows}")
 
 
 if __name__ == "__main__":  # pragma: no cover

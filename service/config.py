@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path = Path(DEFAULT_DB_PATH)
+    db_path: Path | str = Path(DEFAULT_DB_PATH)  # a SQLite file, or a postgresql:// URL
     host: str = "127.0.0.1"
     port: int = 8000
     reconcile_seconds: int = 300
@@ -38,7 +38,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            db_path=Path(env.get("CASUALTY_TRACKER_DB") or DEFAULT_DB_PATH),
+            db_path=database_target(env.get("CASUALTY_TRACKER_DB") or DEFAULT_DB_PATH),
             host=env.get("HOST") or cls.host,
             port=_int(env, "PORT", cls.port, minimum=1, maximum=65535),
             reconcile_seconds=_int(env, "CASUALTY_TRACKER_RECONCILE_SECONDS",
@@ -48,6 +48,14 @@ class Settings:
             threads=_int(env, "CASUALTY_TRACKER_THREADS", cls.threads, minimum=1, maximum=64),
             secret_key=_secret(env, "CASUALTY_TRACKER_SECRET_KEY"),
         )
+
+
+def database_target(value: str) -> Path | str:
+    """A `postgresql://` URL stays a string (a Path would fold its //); anything else is a
+    SQLite file path."""
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    return Path(value)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int,

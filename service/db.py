@@ -3,11 +3,15 @@
 Every write goes through `write_transaction`, which starts with BEGIN IMMEDIATE: a deferred
 transaction that later upgrades to a write gets SQLITE_BUSY at once, whatever the busy
 timeout, and that is how "database is locked" escapes to users under concurrent load.
+
+A `postgresql://` URL opens PostgreSQL instead (API §10): service/engines.py translates what
+differs, so the store and this module speak one dialect.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +19,7 @@ from pathlib import Path
 import sqlite_utils
 from flask import current_app, g
 
-from . import migrations
+from . import engines, migrations
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 3
@@ -27,8 +31,23 @@ class SchemaVersionError(RuntimeError):
     """The database was made by another version of the service (or is not ours)."""
 
 
-def connect(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating from schema.sql if new) the database at `path`, ready for use."""
+class DatabaseUnavailable(RuntimeError):
+    """The database server cannot be reached or refuses us (bad URL, wrong password)."""
+
+
+Database = sqlite_utils.Database | engines.PgDatabase
+
+
+def connect(path: Path | str) -> Database:
+    """Open (creating from schema.sql if new) the database at `path`, ready for use.
+
+    `path` is a SQLite file path or a `postgresql://` URL. PostgreSQL's schema is created
+    or checked once per process and URL, then connections come from the URL's pool.
+    Raises SchemaVersionError for a database of another version, DatabaseUnavailable for a
+    PostgreSQL server that cannot be reached or refuses the credentials.
+    """
+    if engines.is_url(path):
+        return _connect_postgres(str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -122,6 +141,102 @@ def _upgrade_if_older(db: sqlite_utils.Database, path: Path) -> None:
         if version < SCHEMA_VERSION:
             migrations.upgrade(db.conn, version)
     _check_version(db, path)
+
+
+_prepared: set[str] = set()
+_prepared_lock = threading.Lock()
+
+
+def _connect_postgres(url: str) -> engines.PgDatabase:
+    """A pooled connection, its schema version checked: the one query doubles as the
+    pool's liveness check, so a connection the server dropped (a restart) is replaced."""
+    with _prepared_lock:
+        if url not in _prepared:
+            prepare_postgres(url)
+            _prepared.add(url)
+    for _attempt in range(3):
+        try:
+            database = engines.borrow(url)
+        except engines.UNAVAILABLE_ERRORS as error:
+            raise DatabaseUnavailable(
+                f"Cannot connect to PostgreSQL at {engines.redact(url)}: "
+                f"{engines.one_line(error, url) or type(error).__name__}") from None
+        try:
+            version = _postgres_version(database)
+        except engines.psycopg.OperationalError:
+            database.close()  # broken: the pool discards it; try a fresh one
+            continue
+        except BaseException:
+            database.close()
+            raise
+        if version != SCHEMA_VERSION:
+            database.close()
+            raise SchemaVersionError(_version_message(engines.redact(url), version))
+        return database
+    raise DatabaseUnavailable(f"Cannot connect to PostgreSQL at {engines.redact(url)}: "
+                              "the server keeps closing connections")
+
+
+def _postgres_version(database: engines.PgDatabase) -> int:
+    row = database.execute("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] if row and row[0] is not None else 0
+
+
+def _version_message(where: str, version: int) -> str:
+    return (f"{where} has schema version {version}, but this casualty-tracker needs version "
+            f"{SCHEMA_VERSION}. Point CASUALTY_TRACKER_DB at a casualty-tracker database "
+            "made by this version, or at an empty database to start afresh.")
+
+
+def prepare_postgres(url: str) -> None:
+    """Create the schema in an empty PostgreSQL database, or check an existing one's version.
+
+    Racing processes create it once: the check and the creation run under an advisory lock.
+    """
+    try:
+        database = engines.direct(url)
+    except engines.psycopg.Error as error:
+        raise DatabaseUnavailable(
+            f"Cannot connect to PostgreSQL at {engines.redact(url)}: "
+            f"{engines.one_line(error, url)}") from None
+    try:
+        with write_transaction(database):
+            database.execute("SELECT pg_advisory_xact_lock(?)", (engines.SCHEMA_LOCK,))
+            tables = database.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = current_schema()").fetchone()[0]
+            if tables == 0:
+                raw = database.connection
+                for statement in engines.POSTGRES_PREAMBLE:
+                    raw.execute(statement)
+                for statement in _statements(SCHEMA_PATH.read_text(encoding="utf-8")):
+                    raw.execute(engines.postgres_ddl(statement).encode())
+            elif _has_version_table(database):
+                version = _postgres_version(database)
+                if 1 <= version < SCHEMA_VERSION:  # the same numbered steps as SQLite's
+                    migrations.upgrade(database, version)
+        _check_postgres_version(database, url)
+    finally:
+        database.close()
+
+
+def _has_version_table(database: engines.PgDatabase) -> bool:
+    return bool(database.execute(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = current_schema() AND table_name = 'schema_version'",
+    ).fetchone()[0])
+
+
+def _check_postgres_version(database: engines.PgDatabase, url: str) -> None:
+    where = engines.redact(url)
+    if not _has_version_table(database):
+        raise SchemaVersionError(
+            f"{where} holds tables but no casualty-tracker schema version: it is not a "
+            "casualty-tracker database. Point CASUALTY_TRACKER_DB at an empty database or "
+            "one made by casualty-tracker.")
+    version = _postgres_version(database)
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(_version_message(where, version))
 
 
 @contextmanager

@@ -10,10 +10,14 @@ import logging
 import sqlite3
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from flask import Flask, Response, current_app, json, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from .db import DatabaseUnavailable, SchemaVersionError
+from .engines import one_line
 from .store import Conflict, Invalid, NotFound
 
 PROBLEM_TYPE = "urn:casualty-tracker:problem:"
@@ -146,6 +150,19 @@ def register_error_handlers(app: Flask) -> None:
         return problem(503, "Service Unavailable",
                        "The database is busy; nothing was changed. Try again shortly.",
                        headers={"Retry-After": "1"})
+
+    @app.errorhandler(DatabaseUnavailable)
+    @app.errorhandler(SchemaVersionError)
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(psycopg_pool.PoolTimeout)
+    def _unavailable(error: Exception) -> Response:
+        # PostgreSQL lost, restarting or refusing us: the request changed nothing (its
+        # transaction, if any, never committed); the pool replaces broken connections, so
+        # the next request works once the server is back
+        log.warning("database unavailable: %s", one_line(error))
+        return problem(503, "Service Unavailable",
+                       "The database cannot be reached; nothing was changed. Try again "
+                       "shortly.", kind="database-unavailable", headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

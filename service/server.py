@@ -34,6 +34,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import create_app
 from .api import SECURITY_HEADERS
 from .config import Settings
+from .engines import describe
 from .errors import body_too_large_detail, problem_body
 from .memory import LARGE_BODY_BYTES, limit_arenas, release_free_memory
 from .reconcile.schedule import start_scheduler
@@ -159,7 +160,7 @@ def serve(settings: Settings) -> None:
     scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
     app.extensions["casualty_tracker_scheduler"] = scheduler
     log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",
-             settings.host, settings.port, settings.db_path,
+             settings.host, settings.port, describe(settings.db_path),
              f"every {settings.reconcile_seconds} s" if scheduler else "schedule off")
     server = create_server(app, settings)
     try:

@@ -10,7 +10,6 @@ on the single write path, so it can never disagree with the figure it belongs to
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import write_transaction
+from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
 from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
@@ -229,7 +229,7 @@ def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
     """Queue series for the next incremental reconciliation run."""
     db.conn.executemany(
         "INSERT INTO dirty_series (series_key, changed_seq) VALUES (?, 1)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = changed_seq + 1",
+        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
         [(key,) for key in set(series_keys)],
     )
 
@@ -518,17 +518,18 @@ def find_figure_id(db: sqlite_utils.Database, figure: Mapping[str, Any]) -> int 
     fields = ("conflict", "category", "side", "location", "location_code", "group", "incident",
               "unit", "period_start", "via",
               "reported_on", "as_of", "count", "qualifier", "quote")
-    where = " AND ".join(
-        f"(CASE WHEN v.figure_id IS NULL THEN f.{_column(f)}"
-        f" ELSE json_extract(v.snapshot, '$.\"{f}\"') END) IS ?" for f in fields)
-    row = db.execute(
-        "SELECT f.id FROM figures f LEFT JOIN figure_versions v"
-        " ON v.figure_id = f.id AND v.version = 1"
-        f" WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) AND {where}"
-        " LIMIT 1",
-        [fold(figure["source"])] + [figure[f] for f in fields],
-    ).fetchone()
-    return row[0] if row else None
+    # compared in Python, so one query serves both engines (no JSON functions in SQL)
+    columns = ", ".join(f"f.{_column(f)}" for f in fields)
+    for figure_id, snapshot, *row in db.execute(
+            f"SELECT f.id, v.snapshot, {columns} FROM figures f LEFT JOIN figure_versions v"
+            " ON v.figure_id = f.id AND v.version = 1"
+            " WHERE f.source_id = (SELECT id FROM sources WHERE name_key = ?) ORDER BY f.id",
+            [fold(figure["source"])]):
+        first = (json.loads(snapshot) if snapshot is not None
+                 else dict(zip(fields, row, strict=True)))
+        if all(first.get(f) == figure[f] for f in fields):
+            return figure_id
+    return None
 
 
 # --- disputes --------------------------------------------------------------------------
@@ -617,7 +618,7 @@ def remember_response(db: sqlite_utils.Database, owner: str, key: str, scope: st
             "INSERT INTO idempotency_keys (owner, key, scope, request_hash, status, response,"
             " location, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (owner, key, scope, request_hash, status, response, location, utc_now()))
-    except sqlite3.IntegrityError:
+    except INTEGRITY_ERRORS:
         raise KeyAlreadyUsed(key) from None
 
 
@@ -662,7 +663,7 @@ def list_api_keys(db: sqlite_utils.Database) -> list[dict]:
 
 # --- reconciliation: runs and the lease ------------------------------------------------
 
-_RUN_COLUMNS = ("id, status, trigger, full, created_at, started_at, finished_at, "
+_RUN_COLUMNS = ('id, status, trigger, "full", created_at, started_at, finished_at, '
                 "series_checked, figures_checked, flags_opened, flags_closed, error")
 
 
@@ -673,7 +674,7 @@ def _run_row(row: Mapping[str, Any]) -> dict:
 def create_run(db: sqlite_utils.Database, trigger: str, full: bool) -> dict:
     with write_transaction(db):
         run_id = db.execute(
-            "INSERT INTO reconciliation_runs (status, trigger, full, created_at)"
+            "INSERT INTO reconciliation_runs (status, trigger, \"full\", created_at)"
             " VALUES ('queued', ?, ?, ?)", (trigger, int(full), utc_now()),
         ).lastrowid
     return get_run(db, run_id)
@@ -827,12 +828,15 @@ def family_sizes(db: sqlite_utils.Database,
 
 def family_facts(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
     """Active figures of these families as tuples: rules.Fact's fields, then the series
-    and family keys. Tuples, because a run holds a whole family and a dict per row would
-    double its memory."""
+    and family keys, by family and id. Tuples, because a run holds a whole family and a
+    dict per row would double its memory. Ordered, because new flags take ids in the order
+    findings come: PostgreSQL returns rows in heap order, which a correction changes, and
+    an incremental run must number new flags exactly as a full run would."""
     rows: list[tuple] = []
     for chunk in _chunks(families):
         rows += db.execute(f"{_FACT_SELECT} WHERE f.family_key IN ({_marks(chunk)})"
-                           " AND f.status = 'active'", list(chunk)).fetchall()
+                           " AND f.status = 'active' ORDER BY f.family_key, f.id",
+                           list(chunk)).fetchall()
     return rows
 
 
@@ -1214,12 +1218,12 @@ def web_secret_key(db: sqlite_utils.Database, make: Callable[[], str]) -> str:
     A database made before the table existed gets it here (CREATE TABLE IF NOT EXISTS is
     harmless to run again); racing processes keep the first key written.
     """
-    row = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
-                     " AND name = 'web_secret'").fetchone()
-    if row is not None:
+    try:  # the usual case, a plain read on either engine
         found = db.execute("SELECT secret FROM web_secret WHERE id = 1").fetchone()
-        if found is not None:
-            return found[0]
+    except DATABASE_ERRORS:  # no such table yet (outside any transaction: nothing to undo)
+        found = None
+    if found is not None:
+        return found[0]
     with write_transaction(db):
         db.execute("CREATE TABLE IF NOT EXISTS web_secret (id INTEGER PRIMARY KEY"
                    " CHECK (id = 1), secret TEXT NOT NULL, created_at TEXT NOT NULL)")
@@ -1238,7 +1242,8 @@ def report_fingerprint(db: sqlite_utils.Database, conflict: str | None) -> tuple
     marks, the latest run, the conflict's flags by status and the sources together tell
     when a page's cached report is stale. `conflict` None: every conflict's.
     """
-    dirty = db.execute("SELECT count(*), total(changed_seq) FROM dirty_series").fetchone()
+    dirty = db.execute("SELECT count(*), coalesce(sum(changed_seq), 0) FROM dirty_series"
+                       ).fetchone()
     run = db.execute("SELECT id, status, finished_at FROM reconciliation_runs"
                      " ORDER BY id DESC LIMIT 1").fetchone()
     flags = db.execute("SELECT status, count(*), max(updated_at) FROM flags"

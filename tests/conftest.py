@@ -1,4 +1,14 @@
-"""Shared fixtures: a real SQLite file per test, the real app, real tokens."""
+"""Shared fixtures: a real database per test, the real app, real tokens.
+
+Every test that touches the database runs twice, on SQLite and on PostgreSQL: the `engine`
+fixture is parametrised and `db_path` (a SQLite file, or a `postgresql://` URL of a database
+emptied for the test) follows it, so a test needs nothing of its own to run on both. The
+PostgreSQL cluster is a throwaway one started once per session (tests/pgcluster.py).
+Where no PostgreSQL server can be started, one line says so and SQLite runs alone; in CI
+(CI=true) that is an error instead. CASUALTY_TRACKER_TEST_ENGINES=sqlite (or postgresql)
+runs one engine only. A test that checks something only one engine has (SQLite files, WAL)
+is marked `sqlite_only`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pgcluster
 import pytest
 import sqlite_utils
 from browser import find_chromium, launch
@@ -15,13 +26,102 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import sync_playwright
 
-from service import auth, create_app, db
+from service import auth, create_app, db, engines
 from service.config import Settings
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): checks what only SQLite has")
+    wanted = {e.strip() for e in os.environ.get("CASUALTY_TRACKER_TEST_ENGINES",
+                                                ",".join(ENGINES)).split(",") if e.strip()}
+    reason = None if "postgresql" in wanted else "CASUALTY_TRACKER_TEST_ENGINES leaves it out"
+    if reason is None and (reason := pgcluster.unavailable_reason()) is not None \
+            and os.environ.get("CI", "").lower() == "true":
+        raise pytest.UsageError(f"CI needs PostgreSQL for the tests, but: {reason}")
+    config.stash[_NO_POSTGRES] = reason
+    config.stash[_NO_SQLITE] = "sqlite" not in wanted
+
+
+_NO_POSTGRES = pytest.StashKey[str | None]()
+_NO_SQLITE = pytest.StashKey[bool]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    reason = config.stash[_NO_POSTGRES]
+    if reason is None:
+        return "database engines: SQLite and PostgreSQL (a throwaway cluster)"
+    return f"PostgreSQL tests skipped ({reason}): running on SQLite alone"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the PostgreSQL variant where no server can run or a test is sqlite_only."""
+    no_postgres, no_sqlite = config.stash[_NO_POSTGRES], config.stash[_NO_SQLITE]
+    keep, drop = [], []
+    for item in items:
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        unwanted = (engine == "sqlite" and no_sqlite) or (engine == "postgresql" and (
+            no_postgres or item.get_closest_marker("sqlite_only")))
+        if unwanted:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """One throwaway PostgreSQL cluster for the session, removed afterwards."""
+    cluster = pgcluster.Cluster()
+    try:
+        cluster.start()
+    except Exception as error:
+        cluster.stop()
+        pytest.fail(f"could not start a PostgreSQL cluster: {error}", pytrace=False)
+    yield cluster
+    engines.close_pools()
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_shared_url(pg_cluster: pgcluster.Cluster) -> str:
+    return pg_cluster.create_database("ct_tests")
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "casualty-tracker.db"
+def postgres(request: pytest.FixtureRequest) -> pgcluster.Cluster:
+    """The session's cluster, for PostgreSQL-only tests (skipped where it cannot run)."""
+    reason = request.config.stash[_NO_POSTGRES]
+    if reason is not None:
+        pytest.skip(f"PostgreSQL: {reason}")
+    return request.getfixturevalue("pg_cluster")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_path(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """The test's database: a new SQLite file, or a PostgreSQL database emptied for it."""
+    if engine == "sqlite":
+        return tmp_path / "casualty-tracker.db"
+    url = request.getfixturevalue("pg_shared_url")
+    pgcluster.reset(url)
+    return url
+
+
+@pytest.fixture
+def blank_db(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """A database that does not exist yet: a new file path, or a new empty PostgreSQL
+    database (for tests of schema creation)."""
+    if engine == "sqlite":
+        return tmp_path / "blank.db"
+    return request.getfixturevalue("pg_cluster").create_database()
 
 
 @pytest.fixture
@@ -80,6 +180,16 @@ def figure(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def table_names(database: Any) -> list[str]:
+    """The database's tables, on either engine (schema_version is PostgreSQL's own)."""
+    if isinstance(database, engines.PgDatabase):
+        sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema ="
+               " current_schema() AND table_name != 'schema_version' ORDER BY table_name")
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    return [row[0] for row in database.execute(sql)]
 
 
 def stored_state(database: sqlite_utils.Database) -> dict[str, list]:

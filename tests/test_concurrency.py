@@ -7,7 +7,6 @@ once, ids are unique, nothing answers 5xx and no "database is locked" escapes.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +70,8 @@ def all_figures_via_api(server: Server) -> list[dict[str, Any]]:
     raise AssertionError("pagination did not end")
 
 
-def test_eight_writers_two_readers_and_reconciliation(tmp_path: Path) -> None:
-    db_path = tmp_path / "concurrency.db"
+def test_eight_writers_two_readers_and_reconciliation(db_path: Path | str,
+                                                      tmp_path: Path) -> None:
     connection = db.connect(db_path)
     editor = {"Authorization": f"Bearer {auth.create_key(connection, 'editor', 'load')}"}
     connection.close()
@@ -165,7 +164,7 @@ def test_eight_writers_two_readers_and_reconciliation(tmp_path: Path) -> None:
         expected = writer_figure(writer, number)
         assert (body["source"], body["count"]) == (expected["source"], expected["count"])
 
-    # via SQLite: 800 rows, 800 first versions, nothing else
+    # via the database: 800 rows, 800 first versions, nothing else
     connection = db.connect(db_path)
     try:
         assert connection.execute("SELECT count(*), count(DISTINCT id) FROM figures"
@@ -186,17 +185,17 @@ def test_eight_writers_two_readers_and_reconciliation(tmp_path: Path) -> None:
 def test_a_read_does_not_wait_for_a_write_transaction(client: FlaskClient,
                                                       db_path: Path) -> None:
     assert client.get("/api/v1/figures").status_code == 200
-    writer = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    writer = db.connect(db_path)
     answers: list[int] = []
     reader = threading.Thread(target=lambda: answers.append(
         client.get("/api/v1/figures").status_code), daemon=True)
     try:
-        writer.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
+        writer.conn.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
         reader.start()
         reader.join(timeout=2)
         blocked = reader.is_alive()
     finally:
-        writer.execute("ROLLBACK")
+        writer.conn.execute("ROLLBACK")
         writer.close()
         reader.join(timeout=30)
     assert not blocked, "the read waited for the write transaction to end"

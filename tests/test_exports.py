@@ -653,6 +653,7 @@ def open_files(db_path: Path) -> int:
     return count
 
 
+@pytest.mark.sqlite_only("counts open files; PostgreSQL's pool: tests/test_postgres.py")
 def test_a_stream_stopped_early_closes_its_connection(client: FlaskClient, editor: dict[str, str],
                                                       database: sqlite_utils.Database,
                                                       db_path: Path) -> None:

@@ -172,10 +172,9 @@ def test_a_key_of_200_visible_characters_is_accepted(client: FlaskClient,
 RACERS = 8
 
 
-def test_racing_requests_with_one_key_store_once(tmp_path: Path) -> None:
+def test_racing_requests_with_one_key_store_once(db_path: Path | str, tmp_path: Path) -> None:
     """Eight threads send the same keyed request at once to a real (8-thread) server, for
     each endpoint: one stores, the others replay its answer."""
-    db_path = tmp_path / "race.db"
     connection = db.connect(db_path)
     editor = {"Authorization": f"Bearer {auth.create_key(connection, 'editor', 'race')}"}
     connection.close()

@@ -183,8 +183,7 @@ def post_chunked(port: int, token: str, body: bytes) -> tuple[int, str, bytes]:
         connection.close()
 
 
-def test_a_chunked_body_over_the_limit_is_refused(tmp_path: Path) -> None:
-    db_path = tmp_path / "chunked.db"
+def test_a_chunked_body_over_the_limit_is_refused(db_path: Path | str, tmp_path: Path) -> None:
     connection = db.connect(db_path)
     token = auth.create_key(connection, "editor", "chunked")
     connection.close()

@@ -13,10 +13,13 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
@@ -25,8 +28,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import db as service_db
-from service import store
+from service import engines, store
 from service.cli import main
+from service.dbcopy import copy_database
 from service.reconcile import run as run_engine
 
 API = "/api/v1"
@@ -756,12 +760,36 @@ def test_incremental_runs_check_only_changed_series(
     assert (full["series_checked"], full["figures_checked"]) == (4, 4)
 
 
-def backup(database: sqlite_utils.Database, path: Path) -> sqlite_utils.Database:
-    """A consistent copy of the whole database (WAL included) at `path`."""
-    target = sqlite3.connect(path)
-    database.conn.backup(target)
-    target.close()
-    return service_db.connect(path)
+@contextmanager
+def copied(database: sqlite_utils.Database, path: Path) -> Iterator[sqlite_utils.Database]:
+    """A consistent copy of the whole database (WAL included) at `path`; on PostgreSQL, a
+    new database on the same server, filled by `casualty-tracker copy`'s code, closed and
+    dropped afterwards (its connections would otherwise pile up over a session)."""
+    if not isinstance(database, engines.PgDatabase):
+        target = sqlite3.connect(path)
+        database.conn.backup(target)
+        target.close()
+        copy = service_db.connect(path)
+        try:
+            yield copy
+        finally:
+            copy.close()
+        return
+    name = f"copy_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database.url, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    url = f"{database.url.rsplit('/', 1)[0]}/{name}"
+    try:
+        copy_database(database.url, url)
+        copy = service_db.connect(url)
+        try:
+            yield copy
+        finally:
+            copy.close()
+    finally:
+        engines.close_pool(url)
+        with psycopg.connect(database.url, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def random_changes(client: FlaskClient, editor: dict[str, str],
@@ -835,13 +863,10 @@ def test_full_and_incremental_runs_leave_identical_flags(
     assert len(incremental) > 5
     statuses = {row[2] for row in incremental}
     assert "obsolete" in statuses and len(statuses) >= 3, statuses
-    copy = backup(database, tmp_path / "copy.db")
-    try:
+    with copied(database, tmp_path / "copy.db") as copy:
         full = reconcile(copy, full=True)
         assert full["flags_opened"] == full["flags_closed"] == 0
         assert flags_table(copy) == incremental
-    finally:
-        copy.close()
     # The same, the other way round: the full run's database, run incrementally, is stable.
     assert reconcile(database)["series_checked"] == 0
     assert flags_table(database) == incremental

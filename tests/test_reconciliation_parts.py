@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import sqlite_utils
 from click.testing import CliRunner
 from conftest import assert_problem, figure
 from flask.testing import FlaskClient
+from test_reconciliation import copied
 
 from service import db as service_db
 from service import store
@@ -86,16 +86,9 @@ def only(database: sqlite_utils.Database, rule: str) -> dict:
 
 def full_run_would_leave(database: sqlite_utils.Database, tmp_path: Path) -> list[dict]:
     """The flags a full run leaves on a copy of the database taken now."""
-    path = tmp_path / f"copy-{random.random()}.db"
-    target = sqlite3.connect(path)
-    database.conn.backup(target)
-    target.close()
-    copy = service_db.connect(path)
-    try:
+    with copied(database, tmp_path / f"copy-{random.random()}.db") as copy:  # either engine
         reconcile(copy, full=True)
         return all_flags(copy)
-    finally:
-        copy.close()
 
 
 def incremental_equals_full(database: sqlite_utils.Database, tmp_path: Path) -> list[dict]:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,10 +37,10 @@ def contradicting_pair(db_path: Path) -> None:
 
 
 def runs(db_path: Path) -> list[tuple]:
-    connection = sqlite3.connect(db_path)
+    connection = service_db.connect(db_path)
     try:
         return connection.execute(
-            "SELECT trigger, status, full, series_checked, flags_opened, error"
+            'SELECT trigger, status, "full", series_checked, flags_opened, error'
             " FROM reconciliation_runs ORDER BY id").fetchall()
     finally:
         connection.close()

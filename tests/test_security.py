@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlite_utils
@@ -179,8 +180,7 @@ def test_a_database_error_does_not_leak_sql(client: FlaskClient) -> None:
 
 # --- API2: tokens stay out of logs and answers ---------------------------------------------
 
-def test_tokens_never_reach_the_log_or_an_answer(tmp_path: Path) -> None:
-    db_path = tmp_path / "logs.db"
+def test_tokens_never_reach_the_log_or_an_answer(db_path: Path | str, tmp_path: Path) -> None:
     connection = db.connect(db_path)
     editor = auth.create_key(connection, "editor", "log test")
     reader = auth.create_key(connection, "reader", "log test reader")
@@ -217,6 +217,9 @@ def test_tokens_never_reach_the_log_or_an_answer(tmp_path: Path) -> None:
         assert {answer.headers.get("Server") for answer in answers} == {"casualty-tracker"}
     log = (tmp_path / "server.log").read_text(encoding="utf-8")
     assert "casualty-tracker serving on http://127.0.0.1" in log  # the log was captured
+    password = urlsplit(str(db_path)).password
+    if password:  # PostgreSQL: the database URL is logged without its password
+        assert password not in log and ":***@" in log
     for secret in secrets:
         assert secret not in log
         assert secret[3:20] not in log

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Response, current_app
 from flask.views import MethodView
 
 from .. import store
-from ..db import SchemaVersionError, get_db
+from ..db import DatabaseUnavailable, SchemaVersionError, get_db
+from ..engines import DATABASE_ERRORS, one_line
 from ..errors import problem
 from ..schemas import HealthOut
 from . import PREFIX, Blueprint
@@ -25,9 +24,10 @@ class Health(MethodView):
         try:
             db = get_db()
             last_run = store.latest_run(db)
-        except (sqlite3.Error, SchemaVersionError) as error:
+        except (*DATABASE_ERRORS, SchemaVersionError, DatabaseUnavailable) as error:
             return problem(503, "Service Unavailable",
-                           f"The database cannot be used: {error}", kind="database-unavailable")
+                           f"The database cannot be used: {one_line(error)}",
+                           kind="database-unavailable")
         scheduler = current_app.extensions.get("casualty_tracker_scheduler")
         return {
             "status": "ok",

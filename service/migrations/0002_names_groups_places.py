@@ -143,7 +143,8 @@ def _merge_sources(conn: sqlite3.Connection, now: str) -> dict[int, int]:
                      [(into, away) for away, into in moves])
     conn.executemany("DELETE FROM sources WHERE id = ?", [(away,) for away in merged])
     # Two passes, so no name_key ever holds another row's key half-way through.
-    conn.execute("UPDATE sources SET name_key = char(0) || id")  # no name holds NUL
+    # no folded name begins with a space (fold trims), and this runs on either engine
+    conn.execute("UPDATE sources SET name_key = ' ' || id")
     conn.executemany("UPDATE sources SET name_key = ? WHERE id = ?",
                      [(fold(name), source_id) for source_id, name, *_ in rows
                       if source_id not in merged])
