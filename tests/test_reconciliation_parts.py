@@ -21,7 +21,7 @@ import sqlite_utils
 from click.testing import CliRunner
 from conftest import assert_problem, figure
 from flask.testing import FlaskClient
-from test_reconciliation import copied
+from test_reconciliation import copied, correct, retract
 
 from service import db as service_db
 from service import store
@@ -48,17 +48,6 @@ def post_batch(client: FlaskClient, editor: dict[str, str], bodies: list[dict]) 
     response = client.post(f"{FIGURES}/batch", json={"figures": bodies}, headers=editor)
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.get_json()["ids"]
-
-
-def correct(client: FlaskClient, editor: dict[str, str], figure_id: int, **changes: Any) -> None:
-    response = client.patch(f"{FIGURES}/{figure_id}", json=changes, headers=editor)
-    assert response.status_code == 200, response.get_data(as_text=True)
-
-
-def retract(client: FlaskClient, editor: dict[str, str], figure_id: int) -> None:
-    response = client.post(f"{FIGURES}/{figure_id}/retract", json={"reason": "withdrawn"},
-                           headers=editor)
-    assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def reconcile(database: sqlite_utils.Database, full: bool = False) -> dict:
