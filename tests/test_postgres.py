@@ -120,10 +120,9 @@ def test_serve_refuses_to_start_in_one_line(postgres: Cluster, problem: str) -> 
     assert_one_line_without_password(finished.stderr, needle)
 
 
+@pytest.mark.parametrize("engine", ["postgresql"])  # the pool is PostgreSQL's
 def test_a_stopped_export_gives_its_connection_back(client, editor, db_path,  # noqa: ANN001
                                                     engine: str) -> None:
-    if engine != "postgresql":
-        pytest.skip("the pool is PostgreSQL's")
     batch = [figure(count=n) for n in range(3000)]
     assert client.post("/api/v1/figures/batch", json={"figures": batch},
                        headers=editor).status_code == 201
