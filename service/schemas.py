@@ -714,7 +714,9 @@ class ReportSourceOut(Schema):
     as_of = fields.String()
 
 
-class ReportSeriesOut(Schema):
+class SeriesKeyOut(Schema):
+    """The fields that name a series (API §6), as the report and GET /series show them."""
+
     conflict = fields.String()
     category = fields.String()
     side = fields.String(allow_none=True)
@@ -722,7 +724,10 @@ class ReportSeriesOut(Schema):
     incident = fields.String(allow_none=True)
     unit = fields.String()
     period_start = fields.String(allow_none=True)
-    group = fields.String(allow_none=True)
+    group = fields.String(allow_none=True, dump_default=None)
+
+
+class ReportSeriesOut(SeriesKeyOut):
     cumulative = fields.Boolean()
     as_of = fields.String()
     figure_count = fields.Integer()
@@ -878,16 +883,8 @@ class SeriesSourceOut(Schema):
     changes = fields.List(fields.Nested(SeriesChangeOut))
 
 
-class SeriesEntryOut(Schema):
+class SeriesEntryOut(SeriesKeyOut):
     series_id = fields.String()
-    conflict = fields.String()
-    category = fields.String()
-    side = fields.String(allow_none=True)
-    location = fields.String(allow_none=True)
-    incident = fields.String(allow_none=True)
-    unit = fields.String()
-    period_start = fields.String(allow_none=True)
-    group = fields.String(allow_none=True, dump_default=None)
     figure_count = fields.Integer()
     sources = fields.List(fields.Nested(SeriesSourceOut))
 
