@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import psycopg.errors
 import psycopg_pool
 from psycopg.rows import dict_row
 
@@ -42,6 +43,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 # Errors that mean "the database cannot be used right now" (not "your request is wrong").
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError,
                                                    psycopg_pool.PoolTimeout)
+# Errors after which the engine asks for the transaction to be run again (it rolled it
+# back): serialization failures (40001) and deadlocks (40P01). service/retry.py acts on them.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.errors.SerializationFailure,
+                                                 psycopg.errors.DeadlockDetected)
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error,
                                                 psycopg_pool.PoolTimeout)
