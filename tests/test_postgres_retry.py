@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import assert_problem, figure
 from pgcluster import Cluster
+from test_pages import csrf_from, sign_in
 
 from service import auth, create_app, db, engines, retry, store
 from service.cli import main
@@ -37,9 +38,11 @@ def url(postgres: Cluster) -> Iterator[str]:
     engines.close_pool(address)
 
 
-def fail_writes(url: str, table: str, code: str, times: int, after: int = 0) -> None:
-    """From now on, INSERT statements on `table` number after+1 ... after+times (counted
-    from this call) raise SQLSTATE `code`; every other statement goes through."""
+def fail_writes(url: str, table: str, code: str, times: int, after: int = 0,
+                event: str = "INSERT") -> None:
+    """From now on, `event` (INSERT or UPDATE) statements on `table` number after+1 ...
+    after+times (counted from this call) raise SQLSTATE `code`; every other statement goes
+    through."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f"CREATE SEQUENCE test_{table}_writes")
         connection.execute(
@@ -49,7 +52,7 @@ def fail_writes(url: str, table: str, code: str, times: int, after: int = 0) -> 
             f"   RAISE EXCEPTION 'test: write % refused, try again', n USING ERRCODE = '{code}';"
             " END IF; RETURN NULL; END $$")
         connection.execute(
-            f"CREATE TRIGGER test_fail_{table} BEFORE INSERT ON {table}"
+            f"CREATE TRIGGER test_fail_{table} BEFORE {event} ON {table}"
             f" FOR EACH STATEMENT EXECUTE FUNCTION test_fail_{table}()")
 
 
@@ -62,7 +65,7 @@ def stop_failing(url: str, table: str) -> None:
 
 
 def writes_tried(url: str, table: str) -> int:
-    """How many INSERT statements on `table` the trigger saw (failed or not)."""
+    """How many statements on `table` the trigger saw (failed or not)."""
     with psycopg.connect(url) as connection:
         return connection.execute(
             f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
@@ -226,3 +229,28 @@ def test_a_run_whose_flag_write_always_fails_is_recorded_failed(url: str) -> Non
     with psycopg.connect(url) as connection:  # the lease was given back
         assert connection.execute(
             "SELECT holder FROM reconciliation_lease").fetchone() == (None,)
+
+
+def test_a_page_form_the_engine_refuses_once_is_retried(url: str) -> None:
+    """The pages share the request's retry: an editor's triage form whose flag update
+    the engine refuses once is stored once, with one confirmation."""
+    app = create_app(Settings(db_path=url, reconcile_seconds=0))
+    client = app.test_client()
+    editor = editor_of(url)
+    for source, count in (("Source A", 10), ("Source B", 50)):
+        assert client.post("/api/v1/figures", json=figure(source=source, count=count),
+                           headers=editor).status_code == 201
+    assert full_run(url)[0]["status"] == "succeeded"
+    (flag,) = client.get("/api/v1/flags?status=open&rule=disagreement").get_json()["items"]
+    sign_in(client, editor["Authorization"].removeprefix("Bearer "))
+    fail_writes(url, "flags", CODES["serialization_failure"], times=1, event="UPDATE")
+    page = client.get("/flags").get_data(as_text=True)
+    done = client.post(f"/flags/{flag['id']}", data={
+        "status": "acknowledged", "note": "Both checked.", "csrf_token": csrf_from(page),
+        "next": "/flags"})
+    assert done.status_code == 302 and done.location == "/flags"
+    assert writes_tried(url, "flags") == 2
+    stored = client.get(f"/api/v1/flags/{flag['id']}").get_json()
+    assert (stored["status"], stored["note"]) == ("acknowledged", "Both checked.")
+    assert client.get("/flags").get_data(as_text=True).count(
+        f"Flag {flag['id']} is acknowledged.") == 1
