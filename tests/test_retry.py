@@ -58,3 +58,21 @@ def test_the_back_off_is_jittered_and_capped() -> None:
     assert all(0 <= wait <= retry.MAX_DELAY_SECONDS for wait in waits)
     assert len(set(waits)) > 100  # random, so racing retries spread out
     assert max(retry.backoff(1) for _ in range(200)) <= retry.BASE_DELAY_SECONDS * 2
+
+
+def test_a_streamed_export_reads_a_page_again_when_the_engine_asks() -> None:
+    """An export's headers are sent before its rows are read, so its pages are retried one
+    by one (csvexport._keyset_pages): every row once, in order, none lost or repeated."""
+    from service import csvexport
+
+    rows = list(range(1, 2 * csvexport.PAGE_ROWS + 11))
+    refused: list[int] = []
+
+    def fetch(after: int, limit: int) -> list[int]:
+        if after == csvexport.PAGE_ROWS and not refused:  # the second page, once
+            refused.append(after)
+            raise psycopg.errors.SerializationFailure("could not serialize access")
+        return [row for row in rows if row > after][:limit]
+
+    assert list(csvexport._keyset_pages(fetch, key=lambda row: row)) == rows
+    assert refused == [csvexport.PAGE_ROWS]

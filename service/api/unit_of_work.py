@@ -10,8 +10,9 @@ Retry-After, never a 500).
 
 A retried POST keeps its Idempotency-Key's meaning: the key's record is written in the same
 transaction as the figures, so the failed try left no record and no figure, and the retry
-stores the figures once. A streamed CSV answer (its rows are read after the view returned)
-is not covered: its headers are sent by then; each page of it is one short read-only query.
+stores the figures once. A streamed CSV answer reads its rows after the view returned,
+when its headers are sent: the figures and flags exports read each page again instead
+(csvexport.py); the report export, one read per conflict, is not retried.
 """
 
 from __future__ import annotations
