@@ -39,10 +39,11 @@ def url(postgres: Cluster) -> Iterator[str]:
 
 
 def fail_writes(url: str, table: str, code: str, times: int, after: int = 0,
-                event: str = "INSERT") -> None:
+                event: str = "INSERT", at_commit: bool = False) -> None:
     """From now on, `event` (INSERT or UPDATE) statements on `table` number after+1 ...
     after+times (counted from this call) raise SQLSTATE `code`; every other statement goes
-    through."""
+    through. `at_commit`: rows are counted instead, and the error comes at COMMIT (a
+    deferred constraint trigger), where a serializable transaction meets it."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f"CREATE SEQUENCE test_{table}_writes")
         connection.execute(
@@ -52,6 +53,9 @@ def fail_writes(url: str, table: str, code: str, times: int, after: int = 0,
             f"   RAISE EXCEPTION 'test: write % refused, try again', n USING ERRCODE = '{code}';"
             " END IF; RETURN NULL; END $$")
         connection.execute(
+            f"CREATE CONSTRAINT TRIGGER test_fail_{table} AFTER {event} ON {table}"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+            f" EXECUTE FUNCTION test_fail_{table}()" if at_commit else
             f"CREATE TRIGGER test_fail_{table} BEFORE {event} ON {table}"
             f" FOR EACH STATEMENT EXECUTE FUNCTION test_fail_{table}()")
 
@@ -103,6 +107,23 @@ def test_a_post_the_engine_refuses_twice_is_retried_and_stored_once(url: str,
     assert again.get_data() == first.get_data()
     assert count(url, "figures") == 1
     assert client.get(first.headers["Location"]).get_json() == first.get_json()
+
+
+def test_a_post_whose_commit_the_engine_refuses_once_is_retried_and_stored_once(
+        url: str) -> None:
+    client = create_app(Settings(db_path=url, reconcile_seconds=0)).test_client()
+    headers = {**editor_of(url), "Idempotency-Key": "retry-commit"}
+    fail_writes(url, "figures", CODES["serialization_failure"], times=1, at_commit=True)
+    first = client.post("/api/v1/figures/batch", json={"figures": [
+        figure(count=n) for n in range(3)]}, headers=headers)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert writes_tried(url, "figures") == 4  # COMMIT refused at the first row, then 3 rows
+    assert count(url, "figures") == 3
+    again = client.post("/api/v1/figures/batch", json={"figures": [
+        figure(count=n) for n in range(3)]}, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert count(url, "figures") == 3
 
 
 @pytest.mark.parametrize("code", CODES.values(), ids=CODES.keys())
@@ -184,8 +205,9 @@ def full_run(url: str) -> tuple[dict, list[tuple]]:
         database.close()
 
 
+@pytest.mark.parametrize("at_commit", [False, True], ids=["statement", "commit"])
 def test_a_run_whose_flag_write_fails_once_succeeds_with_the_same_flags(
-        postgres: Cluster, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        postgres: Cluster, url: str, monkeypatch: pytest.MonkeyPatch, at_commit: bool) -> None:
     clean = postgres.create_database()
     try:
         for address in (url, clean):
@@ -199,10 +221,13 @@ def test_a_run_whose_flag_write_fails_once_succeeds_with_the_same_flags(
         expected_run, expected_flags = full_run(clean)
         assert expected_run["status"] == "succeeded"
         assert len(expected_flags) > 40
-        fail_writes(url, "flags", CODES["serialization_failure"], times=1, after=1)
+        # refused once: the second INSERT, or (at COMMIT) the batch holding the middle row
+        after = len(expected_flags) // 2 if at_commit else 1
+        fail_writes(url, "flags", CODES["serialization_failure"], times=1, after=after,
+                    at_commit=at_commit)
         finished, flags = full_run(url)
         assert finished["status"] == "succeeded", finished["error"]
-        assert writes_tried(url, "flags") > 3  # the refused batch was not the last write
+        assert writes_tried(url, "flags") > after + 2  # the refused batch was not the last
         assert flags == expected_flags
         assert {key: finished[key] for key in ("series_checked", "figures_checked",
                                                "flags_opened", "flags_closed")} == \

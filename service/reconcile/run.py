@@ -105,7 +105,7 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
                                                checked)
             return series, figures, store.save_findings(db, run_id, holder,
                                                         LEASE_TTL_SECONDS, owned)
-        series, figures, opened = retrying(batch)
+        series, figures, opened = retrying(batch, before_retry=db.conn.rollback)
         counts["series_checked"] += series
         counts["figures_checked"] += figures
         counts["flags_opened"] += opened
