@@ -8,7 +8,8 @@ lastrowid, iteration), `db.query(sql, params)` (dicts), `db.conn.execute` /
 place, what PostgreSQL spells differently:
 
 - `?` placeholders become `%s` (and a literal `%` becomes `%%`);
-- BEGIN IMMEDIATE becomes BEGIN plus `pg_advisory_xact_lock(WRITE_LOCK)`: writers are
+- BEGIN IMMEDIATE becomes BEGIN ISOLATION LEVEL READ COMMITTED (whatever the server's
+  default) plus `pg_advisory_xact_lock(WRITE_LOCK)`: writers are
   serialised exactly as SQLite serialises them, so the store's read-then-write logic stays
   correct at READ COMMITTED, where PostgreSQL raises no serialization failure, and since
   every writer takes this one lock first, writers cannot deadlock each other;
@@ -278,7 +279,11 @@ class PgDatabase:
         keyword = sql.strip().upper()
         connection = self.connection
         if keyword == "BEGIN IMMEDIATE":
-            connection.execute("BEGIN")
+            # READ COMMITTED whatever the server's default_transaction_isolation: at
+            # REPEATABLE READ or SERIALIZABLE the snapshot would be taken by the lock's own
+            # SELECT, before the wait, and every writer that waited would read stale rows
+            # and fail with a serialization failure (tests/test_postgres_retry.py)
+            connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             return PgCursor(connection.cursor(), False)
         if keyword in ("BEGIN", "BEGIN DEFERRED"):

@@ -9,6 +9,8 @@ that always fails gives 503 problem+json with Retry-After and nothing stored.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,3 +281,64 @@ def test_a_page_form_the_engine_refuses_once_is_retried(url: str) -> None:
     assert (stored["status"], stored["note"]) == ("acknowledged", "Both checked.")
     assert client.get("/flags").get_data(as_text=True).count(
         f"Flag {flag['id']} is acknowledged.") == 1
+
+
+def test_a_serializable_server_default_causes_no_retry_of_our_own_writes(
+        url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """`default_transaction_isolation = serializable` on the server: our write transactions
+    still run at READ COMMITTED (engines.py), where the advisory lock that serialises them
+    is enough, so concurrent posts, corrections of one figure and a run meet no
+    serialization failure at all (none retried, none refused)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        name = connection.execute("SELECT current_database()").fetchone()[0]
+        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_isolation'
+                           " = 'serializable'")
+    engines.close_pool(url)  # new connections take the new default
+    app = create_app(Settings(db_path=url, reconcile_seconds=0))
+    editor = editor_of(url)
+    shared = app.test_client().post("/api/v1/figures", json=figure(count=1), headers=editor)
+    assert shared.status_code == 201
+    shared_id = shared.get_json()["id"]
+    writers, per_writer = 6, 15
+    answers: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def write(writer: int) -> None:
+        client = app.test_client()
+        for number in range(per_writer):
+            posted = client.post("/api/v1/figures", headers=editor, json=figure(
+                source=f"Writer {writer}", count=100 * writer + number))
+            corrected = client.patch(f"/api/v1/figures/{shared_id}", headers=editor,
+                                     json={"notes": f"writer {writer}, correction {number}"})
+            with lock:
+                answers.extend((posted.status_code, corrected.status_code))
+
+    def reconcile() -> None:
+        for _ in range(3):
+            assert full_run(url)[0]["status"] == "succeeded"
+
+    def guarded(target, *args) -> None:  # noqa: ANN001
+        try:
+            target(*args)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            with lock:
+                errors.append(error)
+
+    caplog.set_level(logging.INFO, logger="service.retry")
+    threads = [threading.Thread(target=guarded, args=(write, w)) for w in range(writers)]
+    threads.append(threading.Thread(target=guarded, args=(reconcile,)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sorted(set(answers)) == [200, 201]
+    assert len(answers) == 2 * writers * per_writer
+    assert count(url, "figures") == 1 + writers * per_writer
+    with psycopg.connect(url) as connection:
+        assert connection.execute("SHOW default_transaction_isolation").fetchone() == (
+            "serializable",)
+        assert connection.execute("SELECT version FROM figures WHERE id = %s",
+                                  (shared_id,)).fetchone() == (1 + writers * per_writer,)
+    assert [record.getMessage() for record in caplog.records] == []
