@@ -4,7 +4,10 @@ Against the real server: a test-only PL/pgSQL trigger, created by the test in a 
 its own, raises the error the first N times a table is written (counted by a sequence, which
 a rolled-back transaction does not undo). The request, the CLI command or the run's batch is
 run again (service/retry.py) and succeeds with exactly what one clean try stores; a trigger
-that always fails gives 503 problem+json with Retry-After and nothing stored.
+that always fails gives 503 problem+json with Retry-After and nothing stored. The error is
+raised at the statement, or at COMMIT (a deferred constraint trigger) as a SERIALIZABLE
+transaction meets it. And with the server defaulting to SERIALIZABLE, concurrent writers of
+our own meet no serialization failure at all: write transactions are READ COMMITTED.
 """
 
 from __future__ import annotations
