@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -238,10 +239,10 @@ def test_a_killed_run_is_taken_over_and_leaves_the_same_flags(
     finally:
         connection.close()
 
-    taken_over = reconcile(db_path)
+    with ThreadPoolExecutor(2) as both:  # two databases, two processes: side by side
+        taken_over, clean = both.map(reconcile, (db_path, clean_path))
     assert taken_over.returncode == 0, taken_over.stdout + taken_over.stderr
     assert "succeeded (full)" in taken_over.stdout
-    clean = reconcile(clean_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
     connection = db.connect(db_path)
