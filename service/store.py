@@ -138,6 +138,25 @@ def _source_id(db: sqlite_utils.Database, name: str, now: str) -> int:
     return _source(db, name, now)[0]
 
 
+def _known_source_ids(db: sqlite_utils.Database, names: Iterable[str]) -> dict[str, int]:
+    """The ids of the sources these names (as given) already name, read in one query.
+
+    Safe to read before a write transaction: a source's id never changes and no source is
+    ever deleted (merges happen only in the offline upgrade), so an id read now is still
+    right when the figures go in; a name missing now is created under the write lock.
+    """
+    by_key: dict[str, list[str]] = {}
+    for name in set(names):
+        by_key.setdefault(fold(name), []).append(name)
+    found: dict[str, int] = {}
+    for chunk in _chunks(list(by_key)):
+        for source_id, key in db.execute(
+                f"SELECT id, name_key FROM sources WHERE name_key IN ({_marks(chunk)})",
+                chunk):
+            found |= dict.fromkeys(by_key[key], source_id)
+    return found
+
+
 def ensure_source(db: sqlite_utils.Database, name: str, kind: str | None = None,
                   affiliation: str | None = None) -> dict:
     """Create the source if it is new, setting kind/affiliation only then (for seeds)."""
@@ -273,9 +292,11 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
     values = itemgetter(*_FIGURE_COLUMNS)
+    # Looked up before the write lock, so other writers wait for as few round trips as
+    # possible (on PostgreSQL every statement under the lock is one).
+    sources = _known_source_ids(db, (figure["source"] for figure in figures))
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
-        sources: dict[str, int] = {}
         rows, series = [], set()
         for figure_id, figure in enumerate(figures, start=first_id):
             source = figure["source"]
