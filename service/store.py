@@ -292,21 +292,22 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
     values = itemgetter(*_FIGURE_COLUMNS)
-    # Looked up before the write lock, so other writers wait for as few round trips as
-    # possible (on PostgreSQL every statement under the lock is one).
+    # Everything that needs no lock is done before taking it, so other writers wait for
+    # as little as possible (on PostgreSQL each statement under the lock is a round trip).
     sources = _known_source_ids(db, (figure["source"] for figure in figures))
+    prepared, series = [], set()
+    for figure in figures:
+        derived = _keys(figure)
+        series.add(derived[1])
+        low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
+        prepared.append((figure["source"], (*values(figure),), (low, high, *derived, now, now)))
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
-        rows, series = [], set()
-        for figure_id, figure in enumerate(figures, start=first_id):
-            source = figure["source"]
-            source_id = sources.get(source)
-            if source_id is None:
-                source_id = sources[source] = _source(db, source, now)[0]
-            derived = _keys(figure)
-            series.add(derived[1])
-            low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
-            rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
+        for name, _, _ in prepared:
+            if name not in sources:
+                sources[name] = _source(db, name, now)[0]
+        rows = [(figure_id, *stated, sources[name], *derived)
+                for figure_id, (name, stated, derived) in enumerate(prepared, start=first_id)]
         db.conn.executemany(insert, rows)
         _mark_dirty(db, series)
         ids = list(range(first_id, first_id + len(rows)))
