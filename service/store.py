@@ -246,12 +246,17 @@ _DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 
 
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
-    """Queue series for the next incremental reconciliation run."""
-    db.conn.executemany(
-        "INSERT INTO dirty_series (series_key, changed_seq) VALUES (?, 1)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
-        [(key,) for key in set(series_keys)],
-    )
+    """Queue series for the next incremental reconciliation run.
+
+    A batch of figures touches thousands of series: one upsert of many rows a chunk, since
+    PostgreSQL would otherwise execute (and wait for) one statement per series.
+    """
+    for chunk in _chunks(sorted(set(series_keys))):  # sorted: writers lock rows alike
+        db.execute(
+            "INSERT INTO dirty_series (series_key, changed_seq) VALUES "
+            + ", ".join("(?, 1)" for _ in chunk)
+            + " ON CONFLICT (series_key) DO UPDATE"
+            " SET changed_seq = dirty_series.changed_seq + 1", list(chunk))
 
 
 def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
