@@ -268,8 +268,8 @@ class PgDatabase:
         keyword = sql.strip().upper()
         connection = self.connection
         if keyword == "BEGIN IMMEDIATE":
-            connection.execute("BEGIN")
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            # one round trip: other writers wait for every one taken under the lock
+            connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
             return PgCursor(connection.cursor(), False)
         if keyword in ("BEGIN", "BEGIN DEFERRED"):
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
