@@ -11,8 +11,9 @@ Retry-After, never a 500).
 A retried POST keeps its Idempotency-Key's meaning: the key's record is written in the same
 transaction as the figures, so the failed try left no record and no figure, and the retry
 stores the figures once. A streamed CSV answer reads its rows after the view returned,
-when its headers are sent: the figures and flags exports read each page again instead
-(csvexport.py); the report export, one read per conflict, is not retried.
+when its headers are sent: the keyset-paged exports (flags; figures on SQLite) read a page
+again instead (csvexport.py); PostgreSQL's figures export (one COPY) and the report export
+(one read per conflict) are not retried.
 """
 
 from __future__ import annotations
