@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import accumulate, combinations
@@ -139,6 +139,9 @@ class Finding:
     """A flag whose condition holds now; ``(rule, key)`` is its identity across runs.
 
     ``owner`` is the id of the figure whose series the flag belongs to (see Ownership).
+    ``pair`` is, for ``disagreement`` and ``decrease``, the (higher, lower) figure ids of
+    the worst contradicting pair, which sets the severity and the explanation: kept with
+    the flag, it lets :func:`evaluate_additions` merge new pairs into a stored flag.
     """
 
     rule: str
@@ -148,6 +151,16 @@ class Finding:
     severity: str
     explanation: str
     owner: int = 0
+    pair: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPairs:
+    """A stored ``disagreement`` or ``decrease`` flag as :func:`evaluate_additions` needs
+    it: the figures of every contradicting pair, and the worst pair (higher, lower)."""
+
+    figure_ids: tuple[int, ...]
+    pair: tuple[int, int]
 
 
 def series_fields(fact: Fact) -> SeriesFields:
@@ -263,6 +276,152 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
     findings += _period_exceeds_toll(ordered, owned)
     findings += _disputed([fact for fact in ordered if owned(fact)], disputes)
     return _ordered(findings)
+
+
+def evaluate_additions(
+    facts: Sequence[Fact],
+    added: Collection[int],
+    stored: Mapping[tuple[str, str], StoredPairs],
+    owned: Callable[[Fact], bool] | None = None,
+) -> tuple[list[Finding], set[tuple[str, str]]]:
+    """The findings that adding the figures ``added`` can have changed, without
+    re-evaluating their series: ``(findings, rechecked)``.
+
+    ``facts`` is one family's active figures now, ``added`` among them (ids of other
+    figures are ignored); nothing else changed since the findings were last computed.
+    ``stored`` holds, by ``(rule, key)``, the ``disagreement`` and ``decrease`` findings of
+    the series of ``added`` as they were then (a flag that did not hold is left out), each
+    with its worst pair. ``owned`` (a fact: its series is evaluated here) limits the result
+    to findings owned by such series; every owner by default.
+
+    Each finding returned is exactly what :func:`evaluate_family` gives for its key now;
+    each key in ``rechecked`` that no finding carries no longer holds; every other finding
+    is unchanged by the additions. Per rule (API.md §6):
+
+    - ``disagreement``, ``decrease``: a flag is a union over contradicting pairs, so the
+      new flag is the stored one with the pairs involving an added figure, its worst pair
+      the worse of the stored and the new ones (O(added × series) comparisons);
+    - ``duplicate``: the (source, ``as_of``) keys of the added figures, recomputed;
+    - ``part_exceeds_whole``: one flag per pair, so only pairs with an added figure;
+    - ``parts_exceed_whole``: not monotone (a smaller low of a part, another outer place),
+      so every whole of the added figures' source and day is recomputed;
+    - ``period_exceeds_toll``: added period figures, and every period figure of the toll
+      an added cumulative figure joins, recomputed;
+    - ``disputed``: an added figure has no dispute yet.
+
+    Raises ValueError when a stored worst pair names a figure not among ``facts``.
+    """
+    ordered = sorted(facts, key=lambda fact: fact.id)
+    _check_one_family(ordered)
+    keep: Callable[[Fact], bool] = owned or (lambda _fact: True)
+    new_ids = set(added)
+    new = [fact for fact in ordered if fact.id in new_ids]
+    if not new:
+        return [], set()
+    new_ids = {fact.id for fact in new}
+    by_id = {fact.id: fact for fact in ordered}
+    by_series = _group_by(ordered, series_fields)
+    findings: list[Finding] = []
+    rechecked: set[tuple[str, str]] = set()
+    for fields, members in by_series.items():
+        fresh = [fact for fact in members if fact.id in new_ids]
+        if fresh and keep(members[0]):
+            findings += _merged_contradictions(fields, members, fresh, stored, by_id)
+            for source_id, day in sorted({(fact.source_id, fact.as_of) for fact in fresh}):
+                rechecked.add(("duplicate", _duplicate_key(fields, source_id, day)))
+                group = [fact for fact in members
+                         if fact.source_id == source_id and fact.as_of == day]
+                if len(group) > 1:
+                    findings.append(_duplicate(fields, group))
+    findings += _added_part_pairs(ordered, new, keep)
+    days = {(fact.source_id, fact.as_of) for fact in new}
+    same_day = [fact for fact in ordered if (fact.source_id, fact.as_of) in days]
+    wholes = [fact for fact in same_day if keep(fact)]
+    rechecked.update(("parts_exceed_whole", _key(whole.id, dimension))
+                     for whole in wholes for dimension in DIMENSIONS)
+    findings += _parts_exceed_whole(same_day, keep)
+    tolls = {_toll_bucket(fact) for fact in new if fact.period_start is None}
+    periods = {fact.id for fact in ordered if fact.period_start is not None and keep(fact)
+               and (fact.id in new_ids or _toll_bucket(fact) in tolls)}
+    rechecked.update(("period_exceeds_toll", _key(figure_id)) for figure_id in periods)
+    findings += _period_exceeds_toll(ordered, lambda fact: fact.id in periods)
+    return _ordered(findings), rechecked
+
+
+def _merged_contradictions(
+    fields: SeriesFields,
+    members: Sequence[Fact],
+    fresh: Sequence[Fact],
+    stored: Mapping[tuple[str, str], StoredPairs],
+    by_id: Mapping[int, Fact],
+) -> list[Finding]:
+    """disagreement and decrease findings of one series after ``fresh`` joined it: the
+    stored flags with every contradicting pair that involves a fresh figure."""
+    fresh_ids = {fact.id for fact in fresh}
+    pairs: dict[tuple[str, str], list[tuple[Fact, Fact]]] = {}
+    for fact in fresh:
+        for other in members:
+            if other.id in fresh_ids and other.id <= fact.id:
+                continue  # a pair of two fresh figures is visited once
+            for higher, lower in ((fact, other), (other, fact)):
+                if (lower.high is None or higher.low <= lower.high
+                        or higher.as_of > lower.as_of):
+                    continue
+                if higher.source_id != lower.source_id:
+                    first, second = sorted((higher.source_id, lower.source_id))
+                    key = ("disagreement", _key(*fields, first, second))
+                elif higher.as_of != lower.as_of:
+                    key = ("decrease", _key(*fields, higher.source_id))
+                else:
+                    continue
+                pairs.setdefault(key, []).append((higher, lower))
+    findings = []
+    for (rule, key), found in pairs.items():
+        ids = {fact.id for pair in found for fact in pair}
+        before = stored.get((rule, key))
+        if before is not None:
+            missing = [i for i in before.pair if i not in by_id]
+            if missing:
+                raise ValueError(f"stored {rule} flag {key} names figures {missing} that are"
+                                 " not among the facts")
+            ids.update(before.figure_ids)
+            found.append((by_id[before.pair[0]], by_id[before.pair[1]]))
+        findings.append(_finding(rule, key, tuple(sorted(ids)), _worst(found), _explain_pair))
+    return findings
+
+
+def _added_part_pairs(facts: Sequence[Fact], new: Sequence[Fact],
+                      keep: Callable[[Fact], bool]) -> list[Finding]:
+    """part_exceeds_whole findings of the pairs (part, whole) with a new figure on either
+    side, comparing each new figure only with the figures whose shape it is part or whole
+    of (a part relation depends only on the shape: series, located or not, code)."""
+    shapes = _group_by(facts, _shape)
+    relation: dict[tuple[tuple, tuple], bool] = {}
+
+    def is_part(part_shape: tuple, whole_shape: tuple) -> bool:
+        known = relation.get((part_shape, whole_shape))
+        if known is None:
+            known = relation[(part_shape, whole_shape)] = _shape_is_part(*part_shape,
+                                                                         *whole_shape)
+        return known
+
+    pairs: set[tuple[Fact, Fact]] = set()
+    for fact in new:
+        mine = _shape(fact)
+        for shape, members in shapes.items():
+            if is_part(mine, shape):
+                pairs.update((fact, whole) for whole in members
+                             if keep(whole) and fact.as_of <= whole.as_of
+                             and whole.high is not None and fact.low > whole.high)
+            if keep(fact) and fact.high is not None and is_part(shape, mine):
+                pairs.update((part, fact) for part in members
+                             if part.as_of <= fact.as_of and part.low > fact.high)
+    return [_part_finding(part, whole)
+            for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))]
+
+
+def _shape(fact: Fact) -> tuple:
+    return (fact.series, fact.location is None, code_of(fact))
 
 
 def related_series(facts: Sequence[Fact], changed: Iterable[int]) -> set[SeriesFields]:
@@ -454,6 +613,11 @@ def _contradictions(
     Returns their sorted ids and the worst contradicting pair (higher, lower), or None. A
     figure's worst pair "from above" is with the lowest high in its window, since the
     relative gap falls as that high rises, so the flag's worst pair is among those.
+    Ties included: for a fixed higher low L', (L' - H') / max(H', 1) falls strictly as H'
+    rises (L' at 0, L' - 1 at 1, L'/H' - 1 beyond), so two of its pairs tie only on equal
+    highs, and the timeline names the lowest id among those, which is also the tie-break
+    of _worse. So this is the worst over every pair, which evaluate_additions relies on
+    (and the property tests check against a brute-force merge).
     """
     ids: set[int] = set()
     pairs: list[tuple[Fact, Fact]] = []
@@ -508,20 +672,25 @@ def _finding(
 ) -> Finding:
     """A series finding whose severity and explanation come from its worst pair."""
     return Finding(rule, key, pair[0].conflict, ids, _pair_severity(pair), explain(pair),
-                   ids[0])
+                   ids[0], (pair[0].id, pair[1].id))
 
 
 def _duplicates(fields: SeriesFields, facts: Sequence[Fact]) -> list[Finding]:
     """One finding per day on which this source gave more than one figure."""
-    findings = []
-    for day, group in sorted(_group_by(facts, _as_of).items()):
-        if len(group) > 1:
-            key = _key(*fields, group[0].source_id, day)
-            ids = tuple(fact.id for fact in group)
-            findings.append(Finding("duplicate", key, group[0].conflict, ids,
-                                    _duplicate_severity(group), _explain_duplicate(group),
-                                    ids[0]))
-    return findings
+    return [_duplicate(fields, group)
+            for _day, group in sorted(_group_by(facts, _as_of).items()) if len(group) > 1]
+
+
+def _duplicate_key(fields: SeriesFields, source_id: int, day: str) -> str:
+    return _key(*fields, source_id, day)
+
+
+def _duplicate(fields: SeriesFields, group: Sequence[Fact]) -> Finding:
+    """The duplicate finding of one source's figures (sorted by id, two or more) of a day."""
+    ids = tuple(fact.id for fact in group)
+    return Finding("duplicate", _duplicate_key(fields, group[0].source_id, group[0].as_of),
+                   group[0].conflict, ids, _duplicate_severity(group),
+                   _explain_duplicate(group), ids[0])
 
 
 def _duplicate_severity(group: Sequence[Fact]) -> str:
@@ -563,12 +732,14 @@ def _part_exceeds_whole(facts: Sequence[Fact],
         wholes = [fact for fact in members if fact.group is None]
         parts = [fact for fact in members if fact.group is not None]
         pairs.update(_exceeding_pairs(parts, wholes, owned))
-    return [
-        Finding("part_exceeds_whole", _key(part.id, whole.id), part.conflict,
-                tuple(sorted((part.id, whole.id))), _pair_severity((part, whole)),
-                _explain_part(part, whole), whole.id)
-        for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))
-    ]
+    return [_part_finding(part, whole)
+            for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))]
+
+
+def _part_finding(part: Fact, whole: Fact) -> Finding:
+    return Finding("part_exceeds_whole", _key(part.id, whole.id), part.conflict,
+                   tuple(sorted((part.id, whole.id))), _pair_severity((part, whole)),
+                   _explain_part(part, whole), whole.id)
 
 
 def _exceeding_pairs(parts: Sequence[Fact], wholes: Sequence[Fact],
