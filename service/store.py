@@ -25,7 +25,7 @@ from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
 from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
-from .reconcile.rules import KILLED_PARTS, Finding
+from .reconcile.rules import KILLED_PARTS, Finding, StoredPairs
 
 FIGURE_INPUT_FIELDS = (
     "conflict", "source", "category", "side", "location", "location_code", "group",
@@ -226,12 +226,27 @@ _DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 
 
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
-    """Queue series for the next incremental reconciliation run."""
+    """Queue series for the next incremental reconciliation run, to be re-checked whole
+    (a change other than a new figure: correction, retraction, dispute, source)."""
     db.conn.executemany(
-        "INSERT INTO dirty_series (series_key, changed_seq) VALUES (?, 1)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
+        "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES (?, 1, 0)"
+        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1,"
+        " additions_only = 0",
         [(key,) for key in set(series_keys)],
     )
+
+
+def _mark_added(db: sqlite_utils.Database, added: Sequence[tuple[str, int]]) -> None:
+    """Queue new figures, (series key, figure id), for the next incremental run. A series
+    whose only changes since the last run are new figures keeps additions_only = 1, and
+    the run merges those figures into its flags (see reconcile/run.py)."""
+    db.conn.executemany(
+        "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES (?, 1, 1)"
+        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
+        [(key,) for key in {key for key, _figure_id in added}],
+    )
+    db.conn.executemany("INSERT INTO dirty_figures (series_key, figure_id) VALUES (?, ?)",
+                        added)
 
 
 def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
@@ -275,18 +290,18 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
         sources: dict[str, int] = {}
-        rows, series = [], set()
+        rows, added = [], []
         for figure_id, figure in enumerate(figures, start=first_id):
             source = figure["source"]
             source_id = sources.get(source)
             if source_id is None:
                 source_id = sources[source] = _source(db, source, now)[0]
             derived = _keys(figure)
-            series.add(derived[1])
+            added.append((derived[1], figure_id))
             low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
             rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
         db.conn.executemany(insert, rows)
-        _mark_dirty(db, series)
+        _mark_added(db, added)
         ids = list(range(first_id, first_id + len(rows)))
         if then is not None:
             then(ids)
@@ -776,6 +791,21 @@ def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT series_key, changed_seq FROM dirty_series").fetchall())
 
 
+def dirty_marks(db: sqlite_utils.Database) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """What changed since a run last cleared it, read from one snapshot: series_key ->
+    changed_seq for every dirty series, and, for the series whose only changes are new
+    figures, series_key -> those figures' ids (ascending)."""
+    with read_snapshot(db):
+        dirty = dirty_series(db)
+        added: dict[str, list[int]] = {}
+        for key, figure_id in db.execute(
+                "SELECT d.series_key, a.figure_id FROM dirty_series d JOIN dirty_figures a"
+                " ON a.series_key = d.series_key WHERE d.additions_only = 1"
+                " ORDER BY d.series_key, a.figure_id"):
+            added.setdefault(key, []).append(figure_id)
+    return dirty, added
+
+
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
@@ -864,6 +894,24 @@ def flag_owners_listing(db: sqlite_utils.Database, series_keys: Sequence[str]) -
     return owners
 
 
+def stored_pairs(db: sqlite_utils.Database, series_keys: Sequence[str]
+                 ) -> dict[str, dict[tuple[str, str], StoredPairs | None]]:
+    """The disagreement and decrease flags (not obsolete) these series own: series key ->
+    (rule, flag key) -> their figures and worst pair, or None when the flag has no worst
+    pair stored (written before schema 4): then its series cannot be merged into."""
+    owned: dict[str, dict[tuple[str, str], StoredPairs | None]] = {}
+    for chunk in _chunks(series_keys):
+        for key, rule, flag_key, ids, higher, lower in db.execute(
+                "SELECT series_key, rule, flag_key, figure_ids, worst_higher, worst_lower"
+                f" FROM flags WHERE series_key IN ({_marks(chunk)})"
+                " AND rule IN ('disagreement', 'decrease') AND status != 'obsolete'",
+                list(chunk)):
+            owned.setdefault(key, {})[(rule, flag_key)] = (
+                None if higher is None or lower is None
+                else StoredPairs(tuple(json.loads(ids)), (higher, lower)))
+    return owned
+
+
 def _seen_flags(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TEMP TABLE IF NOT EXISTS seen_flags (id INTEGER PRIMARY KEY)")
 
@@ -876,7 +924,7 @@ def start_seen_flags(db: sqlite_utils.Database) -> None:
 
 
 _STORED_FLAG = ("id, rule, flag_key, series_key, conflict, severity, figure_ids, explanation,"
-                " status")
+                " status, worst_higher, worst_lower")
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
@@ -912,15 +960,16 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
             old_ids = json.loads(row[6]) if row else None
             status, is_opening = status_when_seen(row[8] if row else None, old_ids, ids)
             opened += is_opening
+            higher, lower = finding.pair or (None, None)
             values = (owner, finding.conflict, finding.severity, ids_json,
-                      finding.explanation, status)
+                      finding.explanation, status, higher, lower)
             if row is None:
                 flag_id, next_id = next_id, next_id + 1
                 inserts.append((flag_id, *values, run_id, now_iso, finding.rule, finding.key,
                                 run_id, now_iso))
             else:
                 flag_id = row[0]
-                if (row[3], row[4], row[5], row[6], row[7], row[8]) != values:
+                if tuple(row[3:11]) != values:
                     updates.append((*values, run_id, now_iso, flag_id))
             seen.append((flag_id,))
             if old_ids is None or list(ids) != old_ids:
@@ -936,12 +985,13 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                         open_delta[figure_id] = open_delta.get(figure_id, 0) + 1
         db.conn.executemany(
             "INSERT INTO flags (id, series_key, conflict, severity, figure_ids, explanation,"
-            " status, last_seen_run, updated_at, rule, flag_key, first_seen_run, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+            " status, worst_higher, worst_lower, last_seen_run, updated_at, rule, flag_key,"
+            " first_seen_run, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts)
         db.conn.executemany(
             "UPDATE flags SET series_key = ?, conflict = ?, severity = ?, figure_ids = ?,"
-            " explanation = ?, status = ?, last_seen_run = ?, updated_at = ? WHERE id = ?",
-            updates)
+            " explanation = ?, status = ?, worst_higher = ?, worst_lower = ?,"
+            " last_seen_run = ?, updated_at = ? WHERE id = ?", updates)
         db.conn.executemany("DELETE FROM flag_figures WHERE flag_id = ?", relinked)
         db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
                             links)
@@ -954,9 +1004,11 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
 
 
 def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                       keys: Sequence[str] | None, checked: Mapping[str, int]) -> int:
-    """End of a run: flags of the re-checked series that it did not see hold become
-    obsolete, and the dirty marks it saw are cleared, in one transaction.
+                       keys: Sequence[str] | None, checked: Mapping[str, int],
+                       rechecked: Iterable[tuple[str, str]] = ()) -> int:
+    """End of a run: flags of the re-checked series, and flags of the (rule, flag key)s
+    in `rechecked` (re-checked one by one, rules.evaluate_additions), that it did not see
+    hold become obsolete, and the dirty marks it saw are cleared, in one transaction.
 
     `keys` None means every series (a full run). A flag closed now held after the last
     successful run before this one, which becomes its last_seen_run (as a full run would
@@ -970,6 +1022,8 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         db.conn.executemany(
             "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
+        db.execute("DELETE FROM dirty_figures"
+                   " WHERE series_key NOT IN (SELECT series_key FROM dirty_series)")
         _seen_flags(db)
         previous = db.execute(
             "SELECT coalesce(max(id), 0) FROM reconciliation_runs"
@@ -981,7 +1035,15 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
             db.execute("DELETE FROM temp.checked_series")
             db.conn.executemany("INSERT INTO temp.checked_series VALUES (?)",
                                 [(key,) for key in keys])
-            scope += " AND series_key IN (SELECT series_key FROM temp.checked_series)"
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_keys"
+                       " (rule TEXT NOT NULL, flag_key TEXT NOT NULL,"
+                       " PRIMARY KEY (rule, flag_key))")
+            db.execute("DELETE FROM temp.checked_keys")
+            db.conn.executemany("INSERT INTO temp.checked_keys VALUES (?, ?)",
+                                sorted(set(rechecked)))
+            scope += (" AND (series_key IN (SELECT series_key FROM temp.checked_series)"
+                      " OR id IN (SELECT fl.id FROM flags fl JOIN temp.checked_keys k"
+                      " ON k.rule = fl.rule AND k.flag_key = fl.flag_key))")
         closed = db.execute(
             "UPDATE flags SET status = 'obsolete', updated_at = ?,"
             " last_seen_run = CASE WHEN last_seen_run < ? THEN ? ELSE last_seen_run END"

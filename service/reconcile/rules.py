@@ -275,7 +275,7 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
     findings += _parts_exceed_whole(ordered, owned)
     findings += _period_exceeds_toll(ordered, owned)
     findings += _disputed([fact for fact in ordered if owned(fact)], disputes)
-    return _ordered(findings)
+    return ordered_findings(findings)
 
 
 def evaluate_additions(
@@ -345,7 +345,7 @@ def evaluate_additions(
                and (fact.id in new_ids or _toll_bucket(fact) in tolls)}
     rechecked.update(("period_exceeds_toll", _key(figure_id)) for figure_id in periods)
     findings += _period_exceeds_toll(ordered, lambda fact: fact.id in periods)
-    return _ordered(findings), rechecked
+    return ordered_findings(findings), rechecked
 
 
 def _merged_contradictions(
@@ -488,7 +488,9 @@ def _shape_is_part(fields: SeriesFields, unplaced: bool, code: str | None,
             and _without(fields, _GROUP) == _without(whole, _GROUP))
 
 
-def _ordered(findings: list[Finding]) -> list[Finding]:
+def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in the order a run writes them (new flags take ids in this order): by
+    rule, as RULES lists them, then key."""
     return sorted(findings, key=lambda finding: (RULES.index(finding.rule), finding.key))
 
 

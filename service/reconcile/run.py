@@ -33,7 +33,17 @@ from collections.abc import Iterator, Sequence
 import sqlite_utils
 
 from .. import store
-from .rules import Dispute, Fact, Finding, evaluate_family, related_series, series_fields
+from .rules import (
+    Dispute,
+    Fact,
+    Finding,
+    StoredPairs,
+    evaluate_additions,
+    evaluate_family,
+    ordered_findings,
+    related_series,
+    series_fields,
+)
 
 LEASE_TTL_SECONDS = 60.0
 LEASE_POLL_SECONDS = 0.2
@@ -74,42 +84,89 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
     return store.get_run(db, run_id)
 
 
+MERGE_SHARE = 4
+MERGE_PAIRS = 2_000
+"""New figures are merged into their series' flags when they are at most 1/MERGE_SHARE of
+the series, or when new × series is at most MERGE_PAIRS; otherwise the series is re-checked
+whole: merging costs O(new × series) comparisons, a whole check O(series · log series)
+with larger constants (a bulk import gains whole series at once)."""
+
+
 def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
            counts: dict[str, int]) -> None:
-    dirty = store.dirty_series(db)
+    dirty, added = store.dirty_marks(db)
     store.start_seen_flags(db)
+    rechecked: set[tuple[str, str]] = set()
+    merged: set[str] = set()
+    changed: list[str] = []
     if full:
         checked: set[str] | None = None
         sizes = store.family_sizes(db, None)
     else:
         # Flags listing a changed figure may belong to a series that did not change (a
-        # whole whose part was retracted): their owners are checked too.
-        checked = set(dirty) | store.flag_owners_listing(db, list(dirty))
+        # whole whose part was retracted): their owners are checked too. A series that
+        # only gained figures changes no flag through its old figures.
+        changed = [key for key in dirty if key not in added]
+        checked = set(changed) | store.flag_owners_listing(db, changed)
         sizes = store.family_sizes(db, sorted({store.family_of_series(key)
-                                               for key in checked}))
+                                               for key in checked | added.keys()}))
     for families in _batches(sizes, FIGURES_PER_BATCH):
-        owned, series, figures = _evaluate(db, families, None if full else set(dirty),
-                                           checked)
+        if checked is None:
+            owned, series, figures = _evaluate(db, families, None, None)
+        else:
+            owned, series, figures = _evaluate(
+                db, families, set(changed), checked,
+                _Additions(added, store.stored_pairs(db, sorted(
+                    key for key in added if store.family_of_series(key) in families)),
+                    rechecked, merged))
         counts["series_checked"] += series
         counts["figures_checked"] += figures
         counts["flags_opened"] += store.save_findings(db, run_id, holder, LEASE_TTL_SECONDS,
                                                       owned)
     if checked is not None:
-        counts["series_checked"] = len(checked)  # an emptied series is re-checked too
+        # an emptied series is re-checked too
+        counts["series_checked"] = len(checked | merged)
     counts["flags_closed"] = store.close_unseen_flags(
         db, run_id, holder, LEASE_TTL_SECONDS, None if full else sorted(checked or ()),
-        dirty)
+        dirty, rechecked)
+
+
+class _Additions:
+    """The series that only gained figures since the last run, for an incremental run:
+    `figures` (series key -> new figure ids) and `stored` (their disagreement and decrease
+    flags, store.stored_pairs). The run adds to `rechecked` the flag keys it re-checked
+    one by one and to `merged` the series it merged new figures into."""
+
+    def __init__(self, figures: dict[str, list[int]],
+                 stored: dict[str, dict[tuple[str, str], StoredPairs | None]],
+                 rechecked: set[tuple[str, str]], merged: set[str]) -> None:
+        self.figures, self.stored = figures, stored
+        self.rechecked, self.merged = rechecked, merged
+
+    def mergeable(self, key: str, size: int, present: set[int]) -> bool:
+        """Whether series `key` (`size` active figures, ids `present`) can have its new
+        figures merged into its flags: every flag has its worst pair stored, among the
+        figures, and the new figures are few enough for merging to pay."""
+        new = len(self.figures[key])
+        if new * MERGE_SHARE > size and new * size > MERGE_PAIRS:
+            return False
+        return all(pairs is not None and pairs.pair[0] in present
+                   and pairs.pair[1] in present
+                   for pairs in self.stored.get(key, {}).values())
 
 
 def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str] | None,
-              checked: set[str] | None) -> tuple[list[tuple[str, Finding]], int, int]:
+              checked: set[str] | None, additions: _Additions | None = None,
+              ) -> tuple[list[tuple[str, Finding]], int, int]:
     """The findings owned by the series to check in these families, each with its owner's
     series key; how many series and figures were checked.
 
     `dirty` None means a full run: every series is checked. Otherwise the series checked
     are `checked` (changed series and owners of flags listing their figures) and the
     series related to a changed figure; `checked` grows by those, so the run closes
-    exactly the flags of the series it re-checked.
+    exactly the flags of the series it re-checked. The series in `additions` that only
+    gained figures have them merged into their flags (rules.evaluate_additions) unless
+    they cannot be (see _Additions.mergeable): then they count as changed.
     """
     series_of: dict[int, str] = {}
     with store.read_snapshot(db):
@@ -123,20 +180,48 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
     owned: list[tuple[str, Finding]] = []
     series_count = figure_count = 0
     for facts in facts_by_family.values():
-        if dirty is None or checked is None:
+        if dirty is None or checked is None or additions is None:
             owners = None
             series_count += len({series_of[fact.id] for fact in facts})
             figure_count += len(facts)
-        else:
-            changed = [fact.id for fact in facts if series_of[fact.id] in dirty]
-            related = related_series(facts, changed)
-            keys = {series_of[fact.id] for fact in facts if series_fields(fact) in related}
-            checked |= keys
-            owners = {series_fields(fact) for fact in facts if series_of[fact.id] in checked}
+            owned += [(series_of[finding.owner], finding)
+                      for finding in evaluate_family(facts, disputes, owners)]
+            continue
+        by_series: dict[str, list[Fact]] = {}
+        for fact in facts:
+            by_series.setdefault(series_of[fact.id], []).append(fact)
+        grown = [key for key in by_series if key in additions.figures]
+        whole = {key for key in grown
+                 if not additions.mergeable(key, len(by_series[key]),
+                                            {fact.id for fact in by_series[key]})}
+        changed = [fact.id for key in dirty | whole if key in by_series
+                   for fact in by_series[key]]
+        related = related_series(facts, changed)
+        checked |= whole | {series_of[fact.id] for fact in facts
+                            if series_fields(fact) in related}
+        owners = {series_fields(members[0]) for key, members in by_series.items()
+                  if key in checked}
+        merging = [key for key in grown if key not in whole]
+        findings: list[Finding] = []
+        if owners:
+            findings += evaluate_family(facts, disputes, owners)
             series_count += len(owners)
-            figure_count += sum(1 for fact in facts if series_fields(fact) in owners)
-        owned += [(series_of[finding.owner], finding)
-                  for finding in evaluate_family(facts, disputes, owners)]
+            figure_count += sum(len(by_series[key]) for key in by_series if key in checked)
+        if merging:
+            new_ids = [figure_id for key in merging for figure_id in additions.figures[key]]
+            stored = {flag: pairs for key in merging
+                      for flag, pairs in additions.stored.get(key, {}).items()
+                      if pairs is not None}
+            merged, rechecked = evaluate_additions(
+                facts, new_ids, stored,
+                lambda fact, whole_checked=owners: fact.series not in whole_checked)
+            findings += merged
+            additions.rechecked |= rechecked
+            fresh = [key for key in merging if key not in checked]
+            additions.merged.update(fresh)
+            series_count += len(fresh)
+            figure_count += sum(len(by_series[key]) for key in fresh)
+        owned += [(series_of[finding.owner], finding) for finding in ordered_findings(findings)]
     return owned, series_count, figure_count
 
 
