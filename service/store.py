@@ -951,7 +951,7 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                                       f" AND flag_key IN ({_marks(chunk)})", [rule, *chunk]):
                     stored[(row[1], row[2])] = row
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM flags").fetchone()[0]
-        inserts, updates, relinked, links, seen = [], [], [], [], []
+        inserts, updates, unlinks, links, seen = [], [], [], [], []
         open_delta: dict[int, int] = {}
         for owner, finding in findings:
             ids = finding.figure_ids
@@ -973,9 +973,12 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                     updates.append((*values, run_id, now_iso, flag_id))
             seen.append((flag_id,))
             if old_ids is None or list(ids) != old_ids:
-                if old_ids is not None:
-                    relinked.append((flag_id,))
-                links += [(figure_id, flag_id) for figure_id in ids]
+                # Only the links that change move: a flag merged with new figures
+                # (rules.evaluate_additions) keeps its many old ones.
+                before = set(old_ids or ())
+                unlinks += [(figure_id, flag_id) for figure_id in before.difference(ids)]
+                links += [(figure_id, flag_id) for figure_id in ids
+                          if figure_id not in before]
                 # figures.open_flags: the flags.status trigger has moved the old links'
                 # counts with any status change; the links themselves move here.
                 if status == "open":
@@ -992,7 +995,8 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
             "UPDATE flags SET series_key = ?, conflict = ?, severity = ?, figure_ids = ?,"
             " explanation = ?, status = ?, worst_higher = ?, worst_lower = ?,"
             " last_seen_run = ?, updated_at = ? WHERE id = ?", updates)
-        db.conn.executemany("DELETE FROM flag_figures WHERE flag_id = ?", relinked)
+        db.conn.executemany("DELETE FROM flag_figures WHERE figure_id = ? AND flag_id = ?",
+                            unlinks)
         db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
                             links)
         db.conn.executemany("UPDATE figures SET open_flags = open_flags + ? WHERE id = ?",

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import accumulate, combinations
@@ -336,15 +336,28 @@ def evaluate_additions(
     findings += _added_part_pairs(ordered, new, keep)
     days = {(fact.source_id, fact.as_of) for fact in new}
     same_day = [fact for fact in ordered if (fact.source_id, fact.as_of) in days]
-    wholes = [fact for fact in same_day if keep(fact)]
+    # A sum needs a bounded whole and two parts of its day: smaller days hold no flag, and
+    # held none before, since figures were only added.
+    crowded = {day for day, group in _group_by(
+        same_day, lambda fact: (fact.source_id, fact.as_of)).items() if len(group) >= 3}
+    same_day = [fact for fact in same_day if (fact.source_id, fact.as_of) in crowded]
     rechecked.update(("parts_exceed_whole", _key(whole.id, dimension))
-                     for whole in wholes for dimension in DIMENSIONS)
+                     for whole in same_day if whole.high is not None and keep(whole)
+                     for dimension in DIMENSIONS)
     findings += _parts_exceed_whole(same_day, keep)
     tolls = {_toll_bucket(fact) for fact in new if fact.period_start is None}
-    periods = {fact.id for fact in ordered if fact.period_start is not None and keep(fact)
-               and (fact.id in new_ids or _toll_bucket(fact) in tolls)}
-    rechecked.update(("period_exceeds_toll", _key(figure_id)) for figure_id in periods)
-    findings += _period_exceeds_toll(ordered, lambda fact: fact.id in periods)
+    periods = [fact for fields, members in by_series.items() if fields[_PERIOD] is not None
+               for fact in members if keep(fact)
+               and (fact.id in new_ids or _toll_bucket(fact) in tolls)]
+    if periods:
+        period_ids = {fact.id for fact in periods}
+        rechecked.update(("period_exceeds_toll", _key(figure_id)) for figure_id in period_ids)
+        counted = {_without(fact.series, _PERIOD) for fact in periods}
+        cumulative = [fact for fields, members in by_series.items()
+                      if fields[_PERIOD] is None and _without(fields, _PERIOD) in counted
+                      for fact in members]
+        findings += _period_exceeds_toll(periods + cumulative,
+                                         lambda fact: fact.id in period_ids)
     return ordered_findings(findings), rechecked
 
 
@@ -357,26 +370,17 @@ def _merged_contradictions(
 ) -> list[Finding]:
     """disagreement and decrease findings of one series after ``fresh`` joined it: the
     stored flags with every contradicting pair that involves a fresh figure."""
-    fresh_ids = {fact.id for fact in fresh}
-    pairs: dict[tuple[str, str], list[tuple[Fact, Fact]]] = {}
-    for fact in fresh:
-        for other in members:
-            if other.id in fresh_ids and other.id <= fact.id:
-                continue  # a pair of two fresh figures is visited once
-            for higher, lower in ((fact, other), (other, fact)):
-                if (lower.high is None or higher.low <= lower.high
-                        or higher.as_of > lower.as_of):
-                    continue
-                if higher.source_id != lower.source_id:
-                    first, second = sorted((higher.source_id, lower.source_id))
-                    key = ("disagreement", _key(*fields, first, second))
-                elif higher.as_of != lower.as_of:
-                    key = ("decrease", _key(*fields, higher.source_id))
-                else:
-                    continue
-                pairs.setdefault(key, []).append((higher, lower))
+    pairs: dict[tuple[str, int, int], set[tuple[Fact, Fact]]] = {}
+    for higher, lower in _exceeding(fresh, members, members):
+        if higher.source_id != lower.source_id:
+            first, second = sorted((higher.source_id, lower.source_id))
+            pairs.setdefault(("disagreement", first, second), set()).add((higher, lower))
+        elif higher.as_of != lower.as_of:
+            pairs.setdefault(("decrease", higher.source_id, 0), set()).add((higher, lower))
     findings = []
-    for (rule, key), found in pairs.items():
+    for (rule, first, second), found in pairs.items():
+        key = (_key(*fields, first, second) if rule == "disagreement"
+               else _key(*fields, first))
         ids = {fact.id for pair in found for fact in pair}
         before = stored.get((rule, key))
         if before is not None:
@@ -385,9 +389,35 @@ def _merged_contradictions(
                 raise ValueError(f"stored {rule} flag {key} names figures {missing} that are"
                                  " not among the facts")
             ids.update(before.figure_ids)
-            found.append((by_id[before.pair[0]], by_id[before.pair[1]]))
+            found.add((by_id[before.pair[0]], by_id[before.pair[1]]))
         findings.append(_finding(rule, key, tuple(sorted(ids)), _worst(found), _explain_pair))
     return findings
+
+
+def _exceeding(fresh: Iterable[Fact], lowers: Sequence[Fact],
+               highers: Sequence[Fact]) -> Iterator[tuple[Fact, Fact]]:
+    """Pairs (higher, lower) with higher.low > lower.high and higher.as_of <= lower.as_of
+    where a fresh figure is the higher one (against ``lowers``) or the lower one (against
+    ``highers``); a pair of two fresh figures may come twice.
+
+    As the higher side a fresh figure scans ``lowers`` latest first while they are dated on
+    or after it; as the lower side it scans ``highers`` by falling low while their low is
+    above its high. News arrives late and tolls rise, so both scans stop early in the
+    common case and cost about their output."""
+    latest_first = sorted(lowers, key=_as_of, reverse=True)
+    falling_low = sorted(highers, key=lambda fact: fact.low, reverse=True)
+    for fact in fresh:
+        for lower in latest_first:
+            if lower.as_of < fact.as_of:
+                break
+            if lower.high is not None and fact.low > lower.high:
+                yield fact, lower
+        if fact.high is not None:
+            for higher in falling_low:
+                if higher.low <= fact.high:
+                    break
+                if higher.as_of <= fact.as_of:
+                    yield higher, fact
 
 
 def _added_part_pairs(facts: Sequence[Fact], new: Sequence[Fact],
@@ -405,17 +435,16 @@ def _added_part_pairs(facts: Sequence[Fact], new: Sequence[Fact],
                                                                          *whole_shape)
         return known
 
+    new_shapes = _group_by(new, _shape)
     pairs: set[tuple[Fact, Fact]] = set()
-    for fact in new:
-        mine = _shape(fact)
+    for mine, fresh in new_shapes.items():
         for shape, members in shapes.items():
-            if is_part(mine, shape):
-                pairs.update((fact, whole) for whole in members
-                             if keep(whole) and fact.as_of <= whole.as_of
-                             and whole.high is not None and fact.low > whole.high)
-            if keep(fact) and fact.high is not None and is_part(shape, mine):
-                pairs.update((part, fact) for part in members
-                             if part.as_of <= fact.as_of and part.low > fact.high)
+            if is_part(mine, shape):  # fresh parts of these wholes
+                pairs.update((part, whole) for part, whole in _exceeding(fresh, members, ())
+                             if keep(whole))
+            if is_part(shape, mine):  # fresh wholes of these parts
+                pairs.update((part, whole) for part, whole in _exceeding(fresh, (), members)
+                             if keep(whole))
     return [_part_finding(part, whole)
             for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))]
 
