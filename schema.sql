@@ -126,12 +126,11 @@ CREATE TABLE dirty_series (
     additions_only INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- The figures added to each dirty series since the last run that cleared it.
+-- The figures added since the run that last cleared their series (a row per figure,
+-- appended in id order, so ingest stays cheap); their series is figures.series_key.
 CREATE TABLE dirty_figures (
-    series_key TEXT NOT NULL,
-    figure_id INTEGER NOT NULL,
-    PRIMARY KEY (series_key, figure_id)
-) WITHOUT ROWID;
+    figure_id INTEGER PRIMARY KEY
+);
 
 CREATE TABLE reconciliation_runs (
     id INTEGER PRIMARY KEY,

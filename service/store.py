@@ -236,17 +236,18 @@ def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
     )
 
 
-def _mark_added(db: sqlite_utils.Database, added: Sequence[tuple[str, int]]) -> None:
-    """Queue new figures, (series key, figure id), for the next incremental run. A series
-    whose only changes since the last run are new figures keeps additions_only = 1, and
-    the run merges those figures into its flags (see reconcile/run.py)."""
+def _mark_added(db: sqlite_utils.Database, series_keys: Iterable[str],
+                figure_ids: Sequence[int]) -> None:
+    """Queue new figures of these series for the next incremental run. A series whose
+    only changes since the last run are new figures keeps additions_only = 1, and the run
+    merges those figures into its flags (see reconcile/run.py)."""
     db.conn.executemany(
         "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES (?, 1, 1)"
         " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
-        [(key,) for key in {key for key, _figure_id in added}],
+        [(key,) for key in set(series_keys)],
     )
-    db.conn.executemany("INSERT INTO dirty_figures (series_key, figure_id) VALUES (?, ?)",
-                        added)
+    db.conn.executemany("INSERT INTO dirty_figures (figure_id) VALUES (?)",
+                        [(figure_id,) for figure_id in figure_ids])
 
 
 def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
@@ -290,19 +291,19 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
         sources: dict[str, int] = {}
-        rows, added = [], []
+        rows, series = [], set()
         for figure_id, figure in enumerate(figures, start=first_id):
             source = figure["source"]
             source_id = sources.get(source)
             if source_id is None:
                 source_id = sources[source] = _source(db, source, now)[0]
             derived = _keys(figure)
-            added.append((derived[1], figure_id))
+            series.add(derived[1])
             low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
             rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
         db.conn.executemany(insert, rows)
-        _mark_added(db, added)
         ids = list(range(first_id, first_id + len(rows)))
+        _mark_added(db, series, ids)
         if then is not None:
             then(ids)
     return ids
@@ -791,26 +792,24 @@ def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT series_key, changed_seq FROM dirty_series").fetchall())
 
 
-def dirty_marks(db: sqlite_utils.Database) -> tuple[dict[str, int], dict[str, list[int]]]:
+def dirty_marks(db: sqlite_utils.Database) -> tuple[dict[str, int], set[str]]:
     """What changed since a run last cleared it, read from one snapshot: series_key ->
-    changed_seq for every dirty series, and, for the series whose only changes are new
-    figures, series_key -> those figures' ids (ascending)."""
+    changed_seq for every dirty series, and the keys of those whose only changes are new
+    figures (family_facts says which figures those are)."""
     with read_snapshot(db):
-        dirty = dirty_series(db)
-        added: dict[str, list[int]] = {}
-        for key, figure_id in db.execute(
-                "SELECT d.series_key, a.figure_id FROM dirty_series d JOIN dirty_figures a"
-                " ON a.series_key = d.series_key WHERE d.additions_only = 1"
-                " ORDER BY d.series_key, a.figure_id"):
-            added.setdefault(key, []).append(figure_id)
-    return dirty, added
+        rows = db.execute("SELECT series_key, changed_seq, additions_only"
+                          " FROM dirty_series").fetchall()
+    return ({key: seq for key, seq, _only in rows},
+            {key for key, _seq, only in rows if only})
 
 
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
-           f.count_high, f.low, f.high, f.location_code, f."group", f.series_key, f.family_key
+           f.count_high, f.low, f.high, f.location_code, f."group", f.series_key, f.family_key,
+           a.figure_id IS NOT NULL AS added
     FROM figures f JOIN sources s ON s.id = f.source_id
+    LEFT JOIN dirty_figures a ON a.figure_id = f.id
 """
 _CHUNK = 500
 """Values per IN (...) list: well under SQLite's variable limit."""
@@ -858,7 +857,8 @@ def family_sizes(db: sqlite_utils.Database,
 
 def family_facts(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
     """Active figures of these families as tuples: rules.Fact's fields, then the series
-    and family keys, by family and id. Tuples, because a run holds a whole family and a
+    and family keys and whether the figure was added since its series was last cleared
+    (dirty_figures), by family and id. Tuples, because a run holds a whole family and a
     dict per row would double its memory. Ordered, because new flags take ids in the order
     findings come: PostgreSQL returns rows in heap order, which a correction changes, and
     an incremental run must number new flags exactly as a full run would."""
@@ -1026,8 +1026,9 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         db.conn.executemany(
             "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
-        db.execute("DELETE FROM dirty_figures"
-                   " WHERE series_key NOT IN (SELECT series_key FROM dirty_series)")
+        db.execute("DELETE FROM dirty_figures WHERE NOT EXISTS (SELECT 1 FROM figures f"
+                   " JOIN dirty_series d ON d.series_key = f.series_key"
+                   " WHERE f.id = dirty_figures.figure_id)")
         _seen_flags(db)
         previous = db.execute(
             "SELECT coalesce(max(id), 0) FROM reconciliation_runs"

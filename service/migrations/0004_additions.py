@@ -14,10 +14,8 @@ import sqlite3
 STATEMENTS = (
     "ALTER TABLE dirty_series ADD COLUMN additions_only INTEGER NOT NULL DEFAULT 0",
     """CREATE TABLE dirty_figures (
-    series_key TEXT NOT NULL,
-    figure_id INTEGER NOT NULL,
-    PRIMARY KEY (series_key, figure_id)
-) WITHOUT ROWID""",
+    figure_id INTEGER PRIMARY KEY
+)""",
     "ALTER TABLE flags ADD COLUMN worst_higher INTEGER",
     "ALTER TABLE flags ADD COLUMN worst_lower INTEGER",
 )

@@ -28,7 +28,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import sqlite_utils
 
@@ -94,7 +94,7 @@ with larger constants (a bulk import gains whole series at once)."""
 
 def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
            counts: dict[str, int]) -> None:
-    dirty, added = store.dirty_marks(db)
+    dirty, additions_only = store.dirty_marks(db)
     store.start_seen_flags(db)
     rechecked: set[tuple[str, str]] = set()
     merged: set[str] = set()
@@ -106,19 +106,18 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
         # Flags listing a changed figure may belong to a series that did not change (a
         # whole whose part was retracted): their owners are checked too. A series that
         # only gained figures changes no flag through its old figures.
-        changed = [key for key in dirty if key not in added]
+        changed = [key for key in dirty if key not in additions_only]
         checked = set(changed) | store.flag_owners_listing(db, changed)
         sizes = store.family_sizes(db, sorted({store.family_of_series(key)
-                                               for key in checked | added.keys()}))
+                                               for key in checked | additions_only}))
     for families in _batches(sizes, FIGURES_PER_BATCH):
-        if checked is None:
-            owned, series, figures = _evaluate(db, families, None, None)
-        else:
-            owned, series, figures = _evaluate(
-                db, families, set(changed), checked,
-                _Additions(added, store.stored_pairs(db, sorted(
-                    key for key in added if store.family_of_series(key) in families)),
-                    rechecked, merged))
+        additions = None
+        if checked is not None:
+            grown = sorted(key for key in additions_only
+                           if store.family_of_series(key) in families)
+            additions = _Additions(grown, store.stored_pairs(db, grown), rechecked, merged)
+        owned, series, figures = _evaluate(db, families, None if full else set(changed),
+                                           checked, additions)
         counts["series_checked"] += series
         counts["figures_checked"] += figures
         counts["flags_opened"] += store.save_findings(db, run_id, holder, LEASE_TTL_SECONDS,
@@ -132,24 +131,24 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
 
 
 class _Additions:
-    """The series that only gained figures since the last run, for an incremental run:
-    `figures` (series key -> new figure ids) and `stored` (their disagreement and decrease
-    flags, store.stored_pairs). The run adds to `rechecked` the flag keys it re-checked
-    one by one and to `merged` the series it merged new figures into."""
+    """The series of a batch that only gained figures since the last run: their keys
+    (`series`) and their disagreement and decrease flags (`stored`, store.stored_pairs).
+    The run adds to `rechecked` the flag keys it re-checked one by one and to `merged` the
+    series it merged new figures into."""
 
-    def __init__(self, figures: dict[str, list[int]],
+    def __init__(self, series: Collection[str],
                  stored: dict[str, dict[tuple[str, str], StoredPairs | None]],
                  rechecked: set[tuple[str, str]], merged: set[str]) -> None:
-        self.figures, self.stored = figures, stored
+        self.series, self.stored = set(series), stored
         self.rechecked, self.merged = rechecked, merged
 
-    def mergeable(self, key: str, size: int, present: set[int]) -> bool:
-        """Whether series `key` (`size` active figures, ids `present`) can have its new
-        figures merged into its flags: every flag has its worst pair stored, among the
-        figures, and the new figures are few enough for merging to pay."""
-        new = len(self.figures[key])
-        if new * MERGE_SHARE > size and new * size > MERGE_PAIRS:
+    def mergeable(self, key: str, members: Sequence[Fact], new: int) -> bool:
+        """Whether series `key` (its active figures `members`, `new` of them added) can
+        have its new figures merged into its flags: every flag has its worst pair stored,
+        among the figures, and the new figures are few enough for merging to pay."""
+        if not new or (new * MERGE_SHARE > len(members) and new * len(members) > MERGE_PAIRS):
             return False
+        present = {fact.id for fact in members}
         return all(pairs is not None and pairs.pair[0] in present
                    and pairs.pair[1] in present
                    for pairs in self.stored.get(key, {}).values())
@@ -169,31 +168,33 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
     they cannot be (see _Additions.mergeable): then they count as changed.
     """
     series_of: dict[int, str] = {}
+    added: set[int] = set()
     with store.read_snapshot(db):
         rows = store.family_facts(db, families)
         facts_by_family: dict[str, list[Fact]] = {}
-        for *fields, series_key, family_key in rows:
+        for *fields, series_key, family_key, is_added in rows:
             fact = Fact(*fields)
             series_of[fact.id] = series_key
+            if is_added:
+                added.add(fact.id)
             facts_by_family.setdefault(family_key, []).append(fact)
         disputes = [Dispute(*row) for row in store.family_disputes(db, families)]
     owned: list[tuple[str, Finding]] = []
     series_count = figure_count = 0
     for facts in facts_by_family.values():
         if dirty is None or checked is None or additions is None:
-            owners = None
             series_count += len({series_of[fact.id] for fact in facts})
             figure_count += len(facts)
             owned += [(series_of[finding.owner], finding)
-                      for finding in evaluate_family(facts, disputes, owners)]
+                      for finding in evaluate_family(facts, disputes, None)]
             continue
         by_series: dict[str, list[Fact]] = {}
         for fact in facts:
             by_series.setdefault(series_of[fact.id], []).append(fact)
-        grown = [key for key in by_series if key in additions.figures]
-        whole = {key for key in grown
-                 if not additions.mergeable(key, len(by_series[key]),
-                                            {fact.id for fact in by_series[key]})}
+        new_of = {key: [fact.id for fact in by_series[key] if fact.id in added]
+                  for key in by_series if key in additions.series}
+        whole = {key for key, new in new_of.items()
+                 if not additions.mergeable(key, by_series[key], len(new))}
         changed = [fact.id for key in dirty | whole if key in by_series
                    for fact in by_series[key]]
         related = related_series(facts, changed)
@@ -201,19 +202,18 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
                             if series_fields(fact) in related}
         owners = {series_fields(members[0]) for key, members in by_series.items()
                   if key in checked}
-        merging = [key for key in grown if key not in whole]
+        merging = [key for key in new_of if key not in whole]
         findings: list[Finding] = []
         if owners:
             findings += evaluate_family(facts, disputes, owners)
             series_count += len(owners)
             figure_count += sum(len(by_series[key]) for key in by_series if key in checked)
         if merging:
-            new_ids = [figure_id for key in merging for figure_id in additions.figures[key]]
             stored = {flag: pairs for key in merging
                       for flag, pairs in additions.stored.get(key, {}).items()
                       if pairs is not None}
             merged, rechecked = evaluate_additions(
-                facts, new_ids, stored,
+                facts, [figure_id for key in merging for figure_id in new_of[key]], stored,
                 lambda fact, whole_checked=owners: fact.series not in whole_checked)
             findings += merged
             additions.rechecked |= rechecked
