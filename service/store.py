@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -894,24 +894,6 @@ def flag_owners_listing(db: sqlite_utils.Database, series_keys: Sequence[str]) -
     return owners
 
 
-def stored_pairs(db: sqlite_utils.Database, series_keys: Sequence[str]
-                 ) -> dict[str, dict[tuple[str, str], StoredPairs | None]]:
-    """The disagreement and decrease flags (not obsolete) these series own: series key ->
-    (rule, flag key) -> their figures and worst pair, or None when the flag has no worst
-    pair stored (written before schema 4): then its series cannot be merged into."""
-    owned: dict[str, dict[tuple[str, str], StoredPairs | None]] = {}
-    for chunk in _chunks(series_keys):
-        for key, rule, flag_key, ids, higher, lower in db.execute(
-                "SELECT series_key, rule, flag_key, figure_ids, worst_higher, worst_lower"
-                f" FROM flags WHERE series_key IN ({_marks(chunk)})"
-                " AND rule IN ('disagreement', 'decrease') AND status != 'obsolete'",
-                list(chunk)):
-            owned.setdefault(key, {})[(rule, flag_key)] = (
-                None if higher is None or lower is None
-                else StoredPairs(tuple(json.loads(ids)), (higher, lower)))
-    return owned
-
-
 def _seen_flags(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TEMP TABLE IF NOT EXISTS seen_flags (id INTEGER PRIMARY KEY)")
 
@@ -928,9 +910,18 @@ _STORED_FLAG = ("id, rule, flag_key, series_key, conflict, severity, figure_ids,
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                  findings: Sequence[tuple[str, Finding]]) -> int:
+                  findings: Sequence[tuple[str, Finding]],
+                  partial: Collection[tuple[str, str]] = (),
+                  merge: Callable[[Finding, StoredPairs | None], Finding] | None = None,
+                  ) -> int:
     """Record one batch of (owner series key, finding) as flags; returns how many flags
     opened (new, or open again).
+
+    The findings whose (rule, key) is in `partial` rest only on pairs with new figures
+    (rules.evaluate_additions): each is first merged with its flag as stored, read here
+    anyway, by `merge(finding, stored pairs or None when the flag does not hold)`. Raises
+    ValueError for a flag that holds but has no worst pair (written before schema 4; the
+    0004 step marks such series for a whole re-check, so a run never meets one).
 
     A flag whose stored fields already say what the finding says is not written at all
     (its last_seen_run is derived, see FLAG_COLUMNS), so a run that changes nothing
@@ -954,6 +945,14 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
         inserts, updates, unlinks, links, seen = [], [], [], [], []
         open_delta: dict[int, int] = {}
         for owner, finding in findings:
+            if merge is not None and (finding.rule, finding.key) in partial:
+                row = stored.get((finding.rule, finding.key))
+                held = None
+                if row is not None and row[8] != "obsolete":
+                    if row[9] is None or row[10] is None:
+                        raise ValueError(f"flag {row[0]} has no worst pair to merge into")
+                    held = StoredPairs(tuple(json.loads(row[6])), (row[9], row[10]))
+                finding = merge(finding, held)
             ids = finding.figure_ids
             ids_json = "[" + ", ".join(map(str, ids)) + "]"  # as json.dumps writes it
             row = stored.get((finding.rule, finding.key))

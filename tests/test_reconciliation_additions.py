@@ -150,18 +150,20 @@ def test_additions_alone_can_close_a_sum_of_parts_and_a_period_flag(
     assert after["decrease"][8] == "open"
 
 
-def test_a_flag_without_a_worst_pair_rechecks_its_series_whole(
-        client: FlaskClient, editor: dict[str, str], database: sqlite_utils.Database,
-        tmp_path: Path) -> None:
-    """Flags written before schema 4 have no worst pair: merging into them is impossible,
-    so their series is re-checked whole (and the pair is stored from then on)."""
+def test_a_flag_without_a_worst_pair_is_never_merged_into(
+        client: FlaskClient, editor: dict[str, str], database: sqlite_utils.Database) -> None:
+    """Flags written before schema 4 have no worst pair; the 0004 step marks their series
+    for a whole re-check. Should one be met anyway, the run fails saying so rather than
+    write a flag it cannot know to be exact, and the series stays dirty."""
     post_batch(client, editor, [body(MOH, 10, "2025-03-03"), body(UN, 30, "2025-03-03")])
     reconcile(database)
     database.execute("UPDATE flags SET worst_higher = NULL, worst_lower = NULL")
     database.conn.commit()
     post_batch(client, editor, [body(OCHA, 45, "2025-03-03"), body(MOH, 9, "2025-03-04")])
-    flags = incremental_equals_full(database, tmp_path)
-    assert all(flag[11] is not None for flag in flags if flag[1] == "disagreement")
+    failed = run_engine.execute(database, store.create_run(database, "test", False)["id"],
+                                full=False)
+    assert failed["status"] == "failed" and "no worst pair" in failed["error"]
+    assert additions_only(database) == 1
 
 
 def test_a_series_that_gains_many_figures_is_rechecked_whole(
@@ -186,9 +188,9 @@ def test_a_schema_3_database_is_upgraded_and_merged_into_exactly(tmp_path: Path)
         "conflict": "gaza-2024", "source": MOH, "category": "killed", "count": 10,
         "qualifier": "exact", "unit": "people", "reported_on": "2025-03-03",
         "as_of": "2025-03-03"}
-    store.insert_figures(database, [base, {**base, "source": UN, "count": 30}])
-    reconcile(database)
-    store.insert_figures(database, [{**base, "source": OCHA, "count": 40}])
+    store.insert_figures(database, [base, {**base, "source": UN, "count": 30},
+                                    {**base, "category": "civilian", "count": 1}])
+    reconcile(database)  # nothing is dirty any more
     undo_schema_4(database)
     database.execute("PRAGMA user_version = 3")
     database.conn.commit()
@@ -196,10 +198,16 @@ def test_a_schema_3_database_is_upgraded_and_merged_into_exactly(tmp_path: Path)
     upgraded = service_db.connect(path)
     try:
         assert upgraded.execute("PRAGMA user_version").fetchone()[0] == service_db.SCHEMA_VERSION
-        assert upgraded.execute("SELECT additions_only FROM dirty_series").fetchall() == [(0,)]
+        # The series owning the disagreement is marked for a whole re-check, no other.
+        owner = upgraded.execute("SELECT series_key FROM flags").fetchone()[0]
+        assert upgraded.execute("SELECT series_key, additions_only FROM dirty_series"
+                                ).fetchall() == [(owner, 0)]
         assert upgraded.execute("SELECT count(*) FROM dirty_figures").fetchone()[0] == 0
         assert {row[0] for row in upgraded.execute("SELECT worst_higher FROM flags")} == {None}
-        incremental_equals_full(upgraded, tmp_path)
+        store.insert_figures(upgraded, [{**base, "source": OCHA, "count": 40}])
+        assert additions_only(upgraded) == 0
+        flags = incremental_equals_full(upgraded, tmp_path)
+        assert all(flag[11] is not None for flag in flags)
         store.insert_figures(upgraded, [{**base, "source": UN, "count": 5,
                                          "reported_on": "2025-03-04", "as_of": "2025-03-04"}])
         assert additions_only(upgraded) == 1

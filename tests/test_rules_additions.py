@@ -1,5 +1,6 @@
-"""Property tests: merging added figures into stored flags (rules.evaluate_additions) gives
-exactly what a full evaluation gives (issue 10, incremental runs at figure granularity).
+"""Property tests: merging added figures into stored flags (rules.evaluate_additions, then
+rules.merge_pairs for disagreement and decrease) gives exactly what a full evaluation gives
+(issue 10, incremental runs at figure granularity).
 
 The judge is evaluate_family, itself checked against the literal all-pairs oracles of
 test_rules_properties: for any family, any set of figures added to it and any set of series
@@ -29,6 +30,7 @@ from service.reconcile.rules import (
     StoredPairs,
     evaluate_additions,
     evaluate_family,
+    merge_pairs,
     series_fields,
 )
 
@@ -45,6 +47,15 @@ def stored_pairs(findings: list[Finding]) -> dict[tuple[str, str], StoredPairs]:
     return stored
 
 
+def merged(findings: list[Finding], stored: dict[tuple[str, str], StoredPairs],
+           facts: list[Fact]) -> list[Finding]:
+    """The partial disagreement and decrease findings merged with their stored flags, as
+    the store does when it saves them."""
+    by_id = {fact.id: fact for fact in facts}
+    return [merge_pairs(f, stored.get((f.rule, f.key)), by_id) if f.rule in SERIES_RULES
+            else f for f in findings]
+
+
 def check_additions(facts: list[Fact], disputes: list[Dispute], added: set[int],
                     owners: set | None) -> list[Finding]:
     """Assert the contract of evaluate_additions on one case; return its findings."""
@@ -57,8 +68,8 @@ def check_additions(facts: list[Fact], disputes: list[Dispute], added: set[int],
     def owned(fact: Fact) -> bool:
         return owners is None or series_fields(fact) in owners
 
-    findings, rechecked = evaluate_additions(facts, added, stored_pairs(list(before.values())),
-                                             None if owners is None else owned)
+    findings, rechecked = evaluate_additions(facts, added, None if owners is None else owned)
+    findings = merged(findings, stored_pairs(list(before.values())), facts)
     got = {(f.rule, f.key): f for f in findings}
     assert len(got) == len(findings)
     assert findings == sorted(findings, key=lambda f: (
@@ -125,8 +136,8 @@ def test_a_sequence_of_additions_keeps_matching_the_oracle(
     present: list[Fact] = []
     for batch in batches:
         present += batch
-        findings, rechecked = evaluate_additions(present, {f.id for f in batch},
-                                                 stored_pairs(list(flags.values())))
+        findings, rechecked = evaluate_additions(present, {f.id for f in batch})
+        findings = merged(findings, stored_pairs(list(flags.values())), present)
         for key in rechecked:
             flags.pop(key, None)
         flags.update({(f.rule, f.key): f for f in findings})
@@ -146,16 +157,18 @@ def test_the_worst_pair_ties_go_to_the_smaller_ids() -> None:
              make_fact(4, 2, DATES[0], (10, "exact", None))]
     (first,) = [f for f in evaluate_family(facts[:2], []) if f.rule == "disagreement"]
     assert first.pair == (1, 2)
-    findings, _ = evaluate_additions(facts, {3, 4}, stored_pairs([first]))
-    (merged,) = [f for f in findings if f.rule == "disagreement"]
-    assert merged.pair == (1, 2) and merged.figure_ids == (1, 2, 3, 4)
-    assert merged == next(f for f in evaluate_family(facts, []) if f.rule == "disagreement")
+    findings, _ = evaluate_additions(facts, {3, 4})
+    (partial,) = [f for f in findings if f.rule == "disagreement"]
+    assert partial.pair == (1, 4) and partial.figure_ids == (1, 2, 3, 4)
+    (merge,) = merged([partial], stored_pairs([first]), facts)
+    assert merge.pair == (1, 2) and merge.figure_ids == (1, 2, 3, 4)
+    assert merge == next(f for f in evaluate_family(facts, []) if f.rule == "disagreement")
 
 
 def test_a_stored_pair_naming_an_absent_figure_is_refused() -> None:
     facts = [make_fact(1, 1, DATES[0], (20, "exact", None)),
              make_fact(2, 2, DATES[0], (10, "exact", None))]
     (flag,) = [f for f in evaluate_family(facts, []) if f.rule == "disagreement"]
-    stored = {("disagreement", flag.key): StoredPairs((1, 9), (1, 9))}
+    stored = StoredPairs((1, 9), (1, 9))
     with pytest.raises(ValueError, match="not among the facts"):
-        evaluate_additions(facts, {1}, stored)
+        merge_pairs(flag, stored, {fact.id: fact for fact in facts})

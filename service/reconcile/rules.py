@@ -171,8 +171,10 @@ def series_fields(fact: Fact) -> SeriesFields:
 
 def family_fields(fact: Fact) -> tuple:
     """The family a fact belongs to: every figure it can be compared with shares it."""
-    category = "killed" if fact.category in KILLED_PARTS else fact.category
-    return (fact.conflict, category, _fold(fact.side), _fold(fact.incident), fold(fact.unit))
+    conflict, category, side, _location, incident, unit, _period, _group = fact.series
+    if category in KILLED_PARTS:
+        category = "killed"
+    return (conflict, category, side, incident, unit)
 
 
 def code_of(fact: Fact) -> str | None:
@@ -281,7 +283,6 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
 def evaluate_additions(
     facts: Sequence[Fact],
     added: Collection[int],
-    stored: Mapping[tuple[str, str], StoredPairs],
     owned: Callable[[Fact], bool] | None = None,
 ) -> tuple[list[Finding], set[tuple[str, str]]]:
     """The findings that adding the figures ``added`` can have changed, without
@@ -289,18 +290,19 @@ def evaluate_additions(
 
     ``facts`` is one family's active figures now, ``added`` among them (ids of other
     figures are ignored); nothing else changed since the findings were last computed.
-    ``stored`` holds, by ``(rule, key)``, the ``disagreement`` and ``decrease`` findings of
-    the series of ``added`` as they were then (a flag that did not hold is left out), each
-    with its worst pair. ``owned`` (a fact: its series is evaluated here) limits the result
-    to findings owned by such series; every owner by default.
+    ``owned`` (a fact: its series is evaluated here) limits the result to findings owned
+    by such series; every owner by default.
 
-    Each finding returned is exactly what :func:`evaluate_family` gives for its key now;
-    each key in ``rechecked`` that no finding carries no longer holds; every other finding
-    is unchanged by the additions. Per rule (API.md §6):
+    Each ``disagreement`` and ``decrease`` finding returned is *partial*: it rests on the
+    contradicting pairs that involve an added figure only, and :func:`merge_pairs` with
+    the flag as stored before (if it held) gives exactly what :func:`evaluate_family`
+    gives for its key now. Every other finding returned is exactly that already; each key
+    in ``rechecked`` that no finding carries no longer holds; every other finding is
+    unchanged by the additions. Per rule (API.md §6):
 
     - ``disagreement``, ``decrease``: a flag is a union over contradicting pairs, so the
       new flag is the stored one with the pairs involving an added figure, its worst pair
-      the worse of the stored and the new ones (O(added × series) comparisons);
+      the worse of the stored and the new ones (O(added × series) comparisons at most);
     - ``duplicate``: the (source, ``as_of``) keys of the added figures, recomputed;
     - ``part_exceeds_whole``: one flag per pair, so only pairs with an added figure;
     - ``parts_exceed_whole``: not monotone (a smaller low of a part, another outer place),
@@ -308,8 +310,6 @@ def evaluate_additions(
     - ``period_exceeds_toll``: added period figures, and every period figure of the toll
       an added cumulative figure joins, recomputed;
     - ``disputed``: an added figure has no dispute yet.
-
-    Raises ValueError when a stored worst pair names a figure not among ``facts``.
     """
     ordered = sorted(facts, key=lambda fact: fact.id)
     _check_one_family(ordered)
@@ -319,14 +319,13 @@ def evaluate_additions(
     if not new:
         return [], set()
     new_ids = {fact.id for fact in new}
-    by_id = {fact.id: fact for fact in ordered}
     by_series = _group_by(ordered, series_fields)
     findings: list[Finding] = []
     rechecked: set[tuple[str, str]] = set()
     for fields, members in by_series.items():
         fresh = [fact for fact in members if fact.id in new_ids]
         if fresh and keep(members[0]):
-            findings += _merged_contradictions(fields, members, fresh, stored, by_id)
+            findings += _added_contradictions(fields, members, fresh)
             for source_id, day in sorted({(fact.source_id, fact.as_of) for fact in fresh}):
                 rechecked.add(("duplicate", _duplicate_key(fields, source_id, day)))
                 group = [fact for fact in members
@@ -361,36 +360,47 @@ def evaluate_additions(
     return ordered_findings(findings), rechecked
 
 
-def _merged_contradictions(
-    fields: SeriesFields,
-    members: Sequence[Fact],
-    fresh: Sequence[Fact],
-    stored: Mapping[tuple[str, str], StoredPairs],
-    by_id: Mapping[int, Fact],
-) -> list[Finding]:
-    """disagreement and decrease findings of one series after ``fresh`` joined it: the
-    stored flags with every contradicting pair that involves a fresh figure."""
-    pairs: dict[tuple[str, int, int], set[tuple[Fact, Fact]]] = {}
+def merge_pairs(partial: Finding, stored: StoredPairs | None,
+                facts: Mapping[int, Fact]) -> Finding:
+    """A ``disagreement`` or ``decrease`` flag after figures were added: ``partial`` (from
+    :func:`evaluate_additions`, resting on the pairs with an added figure) merged with the
+    flag as it held before (``stored``; None when it did not hold). Its figures are the
+    union, its worst pair the worse of the two, which sets its severity and explanation
+    (the worst over every pair, see _contradictions). ``facts`` maps ids to the family's
+    facts; raises ValueError when the stored worst pair names a figure not among them."""
+    if stored is None:
+        return partial
+    missing = [figure_id for figure_id in stored.pair if figure_id not in facts]
+    if missing or partial.pair is None:
+        raise ValueError(f"stored {partial.rule} flag {partial.key} names figures {missing} "
+                         "that are not among the facts")
+    pair = (facts[partial.pair[0]], facts[partial.pair[1]])
+    before = (facts[stored.pair[0]], facts[stored.pair[1]])
+    ids = tuple(sorted(set(partial.figure_ids).union(stored.figure_ids)))
+    return _finding(partial.rule, partial.key, ids, before if _worse(before, pair) else pair,
+                    _explain_pair)
+
+
+def _added_contradictions(fields: SeriesFields, members: Sequence[Fact],
+                          fresh: Sequence[Fact]) -> list[Finding]:
+    """Partial disagreement and decrease findings of one series that ``fresh`` joined:
+    each rests on the contradicting pairs that involve a fresh figure (see merge_pairs)."""
+    pairs: dict[tuple[str, int, int], dict[tuple[int, int], tuple[Fact, Fact]]] = {}
     for higher, lower in _exceeding(fresh, members, members):
         if higher.source_id != lower.source_id:
             first, second = sorted((higher.source_id, lower.source_id))
-            pairs.setdefault(("disagreement", first, second), set()).add((higher, lower))
+            group = ("disagreement", first, second)
         elif higher.as_of != lower.as_of:
-            pairs.setdefault(("decrease", higher.source_id, 0), set()).add((higher, lower))
+            group = ("decrease", higher.source_id, 0)
+        else:
+            continue
+        pairs.setdefault(group, {})[(higher.id, lower.id)] = (higher, lower)
     findings = []
     for (rule, first, second), found in pairs.items():
         key = (_key(*fields, first, second) if rule == "disagreement"
                else _key(*fields, first))
-        ids = {fact.id for pair in found for fact in pair}
-        before = stored.get((rule, key))
-        if before is not None:
-            missing = [i for i in before.pair if i not in by_id]
-            if missing:
-                raise ValueError(f"stored {rule} flag {key} names figures {missing} that are"
-                                 " not among the facts")
-            ids.update(before.figure_ids)
-            found.add((by_id[before.pair[0]], by_id[before.pair[1]]))
-        findings.append(_finding(rule, key, tuple(sorted(ids)), _worst(found), _explain_pair))
+        ids = tuple(sorted({figure_id for pair in found for figure_id in pair}))
+        findings.append(_finding(rule, key, ids, _worst(found.values()), _explain_pair))
     return findings
 
 
@@ -436,17 +446,16 @@ def _added_part_pairs(facts: Sequence[Fact], new: Sequence[Fact],
         return known
 
     new_shapes = _group_by(new, _shape)
-    pairs: set[tuple[Fact, Fact]] = set()
+    pairs: dict[tuple[int, int], tuple[Fact, Fact]] = {}
     for mine, fresh in new_shapes.items():
         for shape, members in shapes.items():
             if is_part(mine, shape):  # fresh parts of these wholes
-                pairs.update((part, whole) for part, whole in _exceeding(fresh, members, ())
-                             if keep(whole))
+                pairs.update(((part.id, whole.id), (part, whole))
+                             for part, whole in _exceeding(fresh, members, ()) if keep(whole))
             if is_part(shape, mine):  # fresh wholes of these parts
-                pairs.update((part, whole) for part, whole in _exceeding(fresh, (), members)
-                             if keep(whole))
-    return [_part_finding(part, whole)
-            for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))]
+                pairs.update(((part.id, whole.id), (part, whole))
+                             for part, whole in _exceeding(fresh, (), members) if keep(whole))
+    return [_part_finding(*pairs[ids]) for ids in sorted(pairs)]
 
 
 def _shape(fact: Fact) -> tuple:

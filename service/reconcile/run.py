@@ -40,6 +40,7 @@ from .rules import (
     StoredPairs,
     evaluate_additions,
     evaluate_family,
+    merge_pairs,
     ordered_findings,
     related_series,
     series_fields,
@@ -84,6 +85,7 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
     return store.get_run(db, run_id)
 
 
+MERGED_RULES = ("disagreement", "decrease")
 MERGE_SHARE = 4
 MERGE_PAIRS = 2_000
 """New figures are merged into their series' flags when they are at most 1/MERGE_SHARE of
@@ -113,15 +115,14 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
     for families in _batches(sizes, FIGURES_PER_BATCH):
         additions = None
         if checked is not None:
-            grown = sorted(key for key in additions_only
-                           if store.family_of_series(key) in families)
-            additions = _Additions(grown, store.stored_pairs(db, grown), rechecked, merged)
+            additions = _Additions(additions_only, rechecked, merged)
         owned, series, figures = _evaluate(db, families, None if full else set(changed),
                                            checked, additions)
         counts["series_checked"] += series
         counts["figures_checked"] += figures
-        counts["flags_opened"] += store.save_findings(db, run_id, holder, LEASE_TTL_SECONDS,
-                                                      owned)
+        counts["flags_opened"] += store.save_findings(
+            db, run_id, holder, LEASE_TTL_SECONDS, owned,
+            *((additions.partial, additions.merge) if additions else ()))
     if checked is not None:
         # an emptied series is re-checked too
         counts["series_checked"] = len(checked | merged)
@@ -131,27 +132,28 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
 
 
 class _Additions:
-    """The series of a batch that only gained figures since the last run: their keys
-    (`series`) and their disagreement and decrease flags (`stored`, store.stored_pairs).
-    The run adds to `rechecked` the flag keys it re-checked one by one and to `merged` the
-    series it merged new figures into."""
+    """The series that only gained figures since the last run (`series`), for one batch of
+    an incremental run. The run adds to `rechecked` the flag keys it re-checked one by one,
+    to `merged` the series it merged new figures into, to `partial` the keys of the
+    findings that save_findings merges with their stored flags (`merge`), and to `facts`
+    the batch's facts by id, which `merge` reads."""
 
-    def __init__(self, series: Collection[str],
-                 stored: dict[str, dict[tuple[str, str], StoredPairs | None]],
-                 rechecked: set[tuple[str, str]], merged: set[str]) -> None:
-        self.series, self.stored = set(series), stored
-        self.rechecked, self.merged = rechecked, merged
+    def __init__(self, series: Collection[str], rechecked: set[tuple[str, str]],
+                 merged: set[str]) -> None:
+        self.series, self.rechecked, self.merged = series, rechecked, merged
+        self.partial: set[tuple[str, str]] = set()
+        self.facts: dict[int, Fact] = {}
 
-    def mergeable(self, key: str, members: Sequence[Fact], new: int) -> bool:
-        """Whether series `key` (its active figures `members`, `new` of them added) can
-        have its new figures merged into its flags: every flag has its worst pair stored,
-        among the figures, and the new figures are few enough for merging to pay."""
-        if not new or (new * MERGE_SHARE > len(members) and new * len(members) > MERGE_PAIRS):
-            return False
-        present = {fact.id for fact in members}
-        return all(pairs is not None and pairs.pair[0] in present
-                   and pairs.pair[1] in present
-                   for pairs in self.stored.get(key, {}).values())
+    @staticmethod
+    def mergeable(members: Sequence[Fact], new: int) -> bool:
+        """Whether a series (its active figures `members`, `new` of them added) has few
+        enough new figures for merging them to pay."""
+        return bool(new) and (new * MERGE_SHARE <= len(members)
+                              or new * len(members) <= MERGE_PAIRS)
+
+    def merge(self, finding: Finding, stored: StoredPairs | None) -> Finding:
+        """A partial finding merged with its flag as stored (rules.merge_pairs)."""
+        return merge_pairs(finding, stored, self.facts)
 
 
 def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str] | None,
@@ -178,6 +180,8 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
             if is_added:
                 added.add(fact.id)
             facts_by_family.setdefault(family_key, []).append(fact)
+            if additions is not None:
+                additions.facts[fact.id] = fact
         disputes = [Dispute(*row) for row in store.family_disputes(db, families)]
     owned: list[tuple[str, Finding]] = []
     series_count = figure_count = 0
@@ -194,7 +198,7 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
         new_of = {key: [fact.id for fact in by_series[key] if fact.id in added]
                   for key in by_series if key in additions.series}
         whole = {key for key, new in new_of.items()
-                 if not additions.mergeable(key, by_series[key], len(new))}
+                 if not additions.mergeable(by_series[key], len(new))}
         changed = [fact.id for key in dirty | whole if key in by_series
                    for fact in by_series[key]]
         related = related_series(facts, changed)
@@ -209,13 +213,12 @@ def _evaluate(db: sqlite_utils.Database, families: Sequence[str], dirty: set[str
             series_count += len(owners)
             figure_count += sum(len(by_series[key]) for key in by_series if key in checked)
         if merging:
-            stored = {flag: pairs for key in merging
-                      for flag, pairs in additions.stored.get(key, {}).items()
-                      if pairs is not None}
             merged, rechecked = evaluate_additions(
-                facts, [figure_id for key in merging for figure_id in new_of[key]], stored,
+                facts, [figure_id for key in merging for figure_id in new_of[key]],
                 lambda fact, whole_checked=owners: fact.series not in whole_checked)
             findings += merged
+            additions.partial.update((finding.rule, finding.key) for finding in merged
+                                     if finding.rule in MERGED_RULES)
             additions.rechecked |= rechecked
             fresh = [key for key in merging if key not in checked]
             additions.merged.update(fresh)
