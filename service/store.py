@@ -1025,9 +1025,12 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         db.conn.executemany(
             "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
-        db.execute("DELETE FROM dirty_figures WHERE NOT EXISTS (SELECT 1 FROM figures f"
-                   " JOIN dirty_series d ON d.series_key = f.series_key"
-                   " WHERE f.id = dirty_figures.figure_id)")
+        if db.execute("SELECT 1 FROM dirty_series LIMIT 1").fetchone() is None:
+            db.execute("DELETE FROM dirty_figures")  # SQLite drops the pages whole
+        else:
+            db.execute("DELETE FROM dirty_figures WHERE NOT EXISTS (SELECT 1 FROM figures f"
+                       " JOIN dirty_series d ON d.series_key = f.series_key"
+                       " WHERE f.id = dirty_figures.figure_id)")
         _seen_flags(db)
         previous = db.execute(
             "SELECT coalesce(max(id), 0) FROM reconciliation_runs"
