@@ -294,11 +294,12 @@ def evaluate_additions(
     by such series; every owner by default.
 
     Each ``disagreement`` and ``decrease`` finding returned is *partial*: it rests on the
-    contradicting pairs that involve an added figure only, and :func:`merge_pairs` with
-    the flag as stored before (if it held) gives exactly what :func:`evaluate_family`
-    gives for its key now. Every other finding returned is exactly that already; each key
-    in ``rechecked`` that no finding carries no longer holds; every other finding is
-    unchanged by the additions. Per rule (API.md §6):
+    contradicting pairs that involve an added figure only (and has no explanation yet),
+    and :func:`merge_pairs` with the flag as stored before (None if it did not hold) gives
+    exactly what :func:`evaluate_family` gives for its key now. Every other finding
+    returned is exactly that already; each key in ``rechecked`` that no finding carries
+    no longer holds; every other finding is unchanged by the additions. Per rule (API.md
+    §6):
 
     - ``disagreement``, ``decrease``: a flag is a union over contradicting pairs, so the
       new flag is the stored one with the pairs involving an added figure, its worst pair
@@ -368,23 +369,26 @@ def merge_pairs(partial: Finding, stored: StoredPairs | None,
     union, its worst pair the worse of the two, which sets its severity and explanation
     (the worst over every pair, see _contradictions). ``facts`` maps ids to the family's
     facts; raises ValueError when the stored worst pair names a figure not among them."""
-    if stored is None:
-        return partial
-    missing = [figure_id for figure_id in stored.pair if figure_id not in facts]
-    if missing or partial.pair is None:
-        raise ValueError(f"stored {partial.rule} flag {partial.key} names figures {missing} "
-                         "that are not among the facts")
+    assert partial.pair is not None
     pair = (facts[partial.pair[0]], facts[partial.pair[1]])
-    before = (facts[stored.pair[0]], facts[stored.pair[1]])
-    ids = tuple(sorted(set(partial.figure_ids).union(stored.figure_ids)))
-    return _finding(partial.rule, partial.key, ids, before if _worse(before, pair) else pair,
-                    _explain_pair)
+    ids = partial.figure_ids
+    if stored is not None:
+        missing = [figure_id for figure_id in stored.pair if figure_id not in facts]
+        if missing:
+            raise ValueError(f"stored {partial.rule} flag {partial.key} names figures "
+                             f"{missing} that are not among the facts")
+        before = (facts[stored.pair[0]], facts[stored.pair[1]])
+        ids = tuple(sorted(set(ids).union(stored.figure_ids)))
+        if _worse(before, pair):
+            pair = before
+    return _finding(partial.rule, partial.key, ids, pair, _explain_pair)
 
 
 def _added_contradictions(fields: SeriesFields, members: Sequence[Fact],
                           fresh: Sequence[Fact]) -> list[Finding]:
     """Partial disagreement and decrease findings of one series that ``fresh`` joined:
-    each rests on the contradicting pairs that involve a fresh figure (see merge_pairs)."""
+    each rests on the contradicting pairs that involve a fresh figure, and has no
+    explanation yet: merge_pairs writes it, once, from the final worst pair."""
     pairs: dict[tuple[str, int, int], dict[tuple[int, int], tuple[Fact, Fact]]] = {}
     for higher, lower in _exceeding(fresh, members, members):
         if higher.source_id != lower.source_id:
@@ -400,7 +404,7 @@ def _added_contradictions(fields: SeriesFields, members: Sequence[Fact],
         key = (_key(*fields, first, second) if rule == "disagreement"
                else _key(*fields, first))
         ids = tuple(sorted({figure_id for pair in found for figure_id in pair}))
-        findings.append(_finding(rule, key, ids, _worst(found.values()), _explain_pair))
+        findings.append(_finding(rule, key, ids, _worst(found.values()), lambda _pair: ""))
     return findings
 
 
