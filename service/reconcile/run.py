@@ -11,6 +11,14 @@ changed figure is related to (its wholes, and for a cumulative toll its source's
 counts: rules.related_series). For those series it computes exactly the flags a full run
 would (rules.evaluate_family with ``owners``). `full=True` re-checks everything.
 
+A series whose only changes are new figures (store.dirty_marks; the common case, a day of
+news) is not re-checked whole: its new figures are merged into the flags
+(rules.evaluate_additions; store.save_findings merges each partial disagreement or
+decrease finding with its stored flag through rules.merge_pairs), and of the flags not
+merged only the keys re-checked one by one can close. The cost follows the new figures,
+not their series. A series that gained too many figures at once (MERGE_SHARE,
+MERGE_PAIRS) is re-checked whole like any other change.
+
 `last_seen_run` is kept as a full run leaves it without touching flags nobody re-checked:
 a flag that is not obsolete held after the latest successful run, so the store reports
 that run for it (store.FLAG_COLUMNS), and a flag closed by a run is stamped with the last
