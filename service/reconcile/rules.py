@@ -69,7 +69,7 @@ import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
 
@@ -91,6 +91,16 @@ SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | No
 
 def _fold(text: str | None) -> str | None:
     return None if text is None else fold(text)
+
+
+@lru_cache(maxsize=65_536)
+def _series_of(conflict: str, category: str, side: str | None, location: str | None,
+               incident: str | None, unit: str, period_start: str | None,
+               group: str | None) -> SeriesFields:
+    """A fact's series fields, names folded; cached, since a family's facts share a few
+    series (one tuple each, so grouping by series also hashes less)."""
+    return (conflict, category, _fold(side), _fold(location), _fold(incident), fold(unit),
+            period_start, group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +130,9 @@ class Fact:
 
     def __post_init__(self) -> None:
         # Every rule groups facts by series fields many times: fold the names once.
-        object.__setattr__(self, "series", (
-            self.conflict, self.category, _fold(self.side), _fold(self.location),
-            _fold(self.incident), fold(self.unit), self.period_start, self.group))
+        object.__setattr__(self, "series", _series_of(
+            self.conflict, self.category, self.side, self.location, self.incident,
+            self.unit, self.period_start, self.group))
 
 
 @dataclass(frozen=True, slots=True)
