@@ -272,6 +272,15 @@ def http_export(server: Server) -> tuple[float, float]:
     return (lines - 1) / elapsed, (peak - baseline) / 1024
 
 
+def repeated_export_growth(server: Server, exports: int = 5) -> float:
+    """The server's RSS growth (MB) after `exports` more whole exports: what each worker
+    thread that served a download keeps (waitress's output buffer; server.py)."""
+    before = server.rss_kib()
+    for _ in range(exports):
+        http_export(server)
+    return (server.rss_kib() - before) / 1024
+
+
 def timed_run(db_path: Path, full: bool) -> tuple[float, dict]:
     conn = database.connect(db_path)
     from service.reconcile import run
@@ -372,6 +381,8 @@ def main() -> None:
             report("export (GET /exports/figures.csv)", export_rate, dump_rate, "rows/s",
                    ">= 0.5x")
             report("export peak RSS growth", rss_growth, None, "MB", "< 50 MB")
+            report("RSS growth after 5 more exports", repeated_export_growth(server), None,
+                   "MB", "flat")
             full_seconds, full_run = timed_run(db_path, full=True)
             report("full reconciliation run", full_seconds, None, "s", "-")
             http_ingest(server, token, new_rows)

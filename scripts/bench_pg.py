@@ -138,6 +138,8 @@ def run(url: str, bench, rows, new_rows, series, rng, report) -> None:  # noqa: 
             report("export (GET /exports/figures.csv)", export_rate, copy_out, "rows/s",
                    ">= 0.25x COPY")
             report("export peak RSS growth", rss_growth, None, "MB", "flat")
+            report("RSS growth after 5 more exports", bench.repeated_export_growth(server),
+                   None, "MB", "flat")
             full_seconds, _ = bench.timed_run(scratch, full=True)
             report("full reconciliation run", full_seconds, None, "s", "-")
             bench.http_ingest(server, token, new_rows)

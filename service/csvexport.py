@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import db, store
+from . import db, engines, store
 from .csvio import (
     FIGURE_COLUMNS,
     FIGURE_HXL,
@@ -21,6 +21,7 @@ from .csvio import (
     FLAG_HXL,
     REPORT_COLUMNS,
     REPORT_HXL,
+    crlf_line_ends,
     stream_csv,
 )
 from .reconcile.report import build_report
@@ -71,11 +72,24 @@ def _with_connection(db_path: Path, rows: Callable[[Any], Iterator[Any]]) -> Ite
 
 
 def figures_csv(db_path: Path, filters: Mapping[str, Any], hxl: bool) -> Iterator[str]:
+    """The figures export. On PostgreSQL its rows are written by COPY (store.
+    copy_figures_csv: several times faster, the same text); on SQLite by stream_csv."""
+    tags = list(FIGURE_HXL.values()) if hxl else None
+    if engines.is_url(db_path):
+        return _copied_figures_csv(db_path, filters, tags)
     rows = _with_connection(db_path, lambda connection: _keyset_pages(
         lambda after, limit: store.export_figures_page(connection, filters, after_id=after,
                                                        limit=limit),
         key=lambda row: row[0]))
-    return stream_csv(FIGURE_COLUMNS, rows, list(FIGURE_HXL.values()) if hxl else None)
+    return stream_csv(FIGURE_COLUMNS, rows, tags)
+
+
+def _copied_figures_csv(url: str, filters: Mapping[str, Any],
+                        tags: list[str] | None) -> Iterator[str]:
+    """A generator, so that closing the stream early closes the COPY and its connection."""
+    yield from stream_csv(FIGURE_COLUMNS, (), tags)
+    yield from crlf_line_ends(_with_connection(
+        url, lambda connection: store.copy_figures_csv(connection, filters)))
 
 
 def _flag_row(flag: Mapping[str, Any]) -> list[Any]:

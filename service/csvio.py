@@ -77,7 +77,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain
+from itertools import chain, islice
 
 __all__ = [
     "CHUNK_CHARS",
@@ -91,6 +91,7 @@ __all__ = [
     "HEADER_WITHIN",
     "CsvFormatError",
     "Record",
+    "crlf_line_ends",
     "hashtag_key",
     "is_hashtag",
     "iter_csv",
@@ -225,11 +226,8 @@ _MAYBE_GUARDED = _DANGEROUS | {"'"}
 
 
 def _cells(row: Sequence[object]) -> list[object]:
-    """``[_cell(v) for v in row]`` as csv.writer will write it, without a call per cell.
-
-    The export's hot loop: plain numbers, None and text that cannot need a guard (nearly
-    every cell) pass straight to csv.writer; the rest goes through :func:`_cell`.
-    """
+    """``[_cell(v) for v in row]`` as csv.writer will write it, without a call per cell:
+    plain numbers, None and text that cannot need a guard pass straight through."""
     return [
         value
         if value.__class__ in _WRITTEN_AS_IS
@@ -237,6 +235,20 @@ def _cells(row: Sequence[object]) -> list[object]:
         else _cell(value)
         for value in row
     ]
+
+
+_GUARD_CLASS = "[" + re.escape("".join(sorted(_MAYBE_GUARDED))) + "]"
+_MAY_NEED_GUARD = re.compile(f'[,\n]"?{_GUARD_CLASS}')
+"""In csv.writer's output, where a cell may begin with a character :func:`neutralise` can
+act on: a cell begins after a comma or a line end, behind its opening quote if quoted."""
+_FIRST_MAY_NEED_GUARD = re.compile(f'"?{_GUARD_CLASS}')
+"""The same, for the first cell of a batch."""
+
+
+def _may_need_guard(text: str) -> bool:
+    """False only when no cell of csv.writer's ``text`` can begin with a guarded character
+    (a comma or line end inside a quoted cell may say True for nothing: never the reverse)."""
+    return bool(_FIRST_MAY_NEED_GUARD.match(text) or _MAY_NEED_GUARD.search(text))
 
 
 def stream_csv(
@@ -247,28 +259,66 @@ def stream_csv(
     """Yield RFC 4180 text: the header, the HXL hashtag row if given, then ``rows``.
 
     Output comes in chunks of at most ``CHUNK_ROWS`` rows or about ``CHUNK_CHARS`` characters
-    (one row may overshoot), written through one reused buffer: the whole file is never held.
+    (rows are taken in batches sized from the rows so far, so a chunk overshoots by about a
+    row): the whole file is never held, and ``rows`` is consumed lazily, a batch at a time.
     The header and hashtag row are ours and written as they are; every text cell of ``rows``
-    goes through :func:`neutralise`. ``rows`` is consumed lazily, only as chunks are taken.
+    goes through :func:`neutralise`. That is the export's hot loop, so a batch is written
+    by csv.writer as it is and checked once for a cell that may begin with a guarded
+    character (:func:`_may_need_guard`); only such a batch is written again cell by cell.
     """
     if hxl_tags is not None and len(hxl_tags) != len(columns):
         raise ValueError(f"{len(hxl_tags)} HXL tags for {len(columns)} columns")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=_LINE_END, quoting=csv.QUOTE_MINIMAL)
-    size = writer.writerow(columns)
+    writer.writerow(columns)
     if hxl_tags is not None:
-        size += writer.writerow(hxl_tags)
-    pending = 0
-    for row in rows:
-        size += writer.writerow(_cells(row))
-        pending += 1
-        if pending >= CHUNK_ROWS or size >= CHUNK_CHARS:
-            yield buffer.getvalue()
+        writer.writerow(hxl_tags)
+    pieces, size, pending = [buffer.getvalue()], len(buffer.getvalue()), 0
+    source = iter(rows)
+    row_chars = 0  # the average row's length so far; 0: not known yet (take one row)
+    while batch := list(islice(source, _batch_size(pending, size, row_chars))):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        text = buffer.getvalue()
+        if _may_need_guard(text):
             buffer.seek(0)
             buffer.truncate()
-            size = pending = 0
+            writer.writerows(map(_cells, batch))
+            text = buffer.getvalue()
+        pieces.append(text)
+        size, pending = size + len(text), pending + len(batch)
+        row_chars = max(1, len(text) // len(batch))
+        if pending >= CHUNK_ROWS or size >= CHUNK_CHARS:
+            yield "".join(pieces)
+            pieces, size, pending = [], 0, 0
     if size:
-        yield buffer.getvalue()
+        yield "".join(pieces)
+
+
+def _batch_size(pending: int, size: int, row_chars: int) -> int:
+    """How many rows the current chunk still takes, judged by the average row so far."""
+    if not row_chars:
+        return 1
+    return max(1, min(CHUNK_ROWS - pending, (CHUNK_CHARS - size) // row_chars))
+
+
+def crlf_line_ends(chunks: Iterable[str]) -> Iterator[str]:
+    """CSV text whose lines end with LF (PostgreSQL's COPY) with CR LF line ends instead,
+    as stream_csv writes them; chunks may end anywhere, even inside a quoted cell.
+
+    A line ends at a LF outside quotes. A LF inside a quoted cell is the cell's own and
+    stays as it is, as csv.writer leaves it. Splitting at every double quote makes the
+    even parts (counted from outside) the parts outside quotes: a doubled quote inside a
+    cell only adds an empty part.
+    """
+    inside = False
+    for chunk in chunks:
+        parts = chunk.split('"')
+        outside = 1 if inside else 0
+        parts[outside::2] = [part.replace("\n", _LINE_END) for part in parts[outside::2]]
+        inside ^= len(parts) % 2 == 0  # an odd number of quotes
+        yield '"'.join(parts)
 
 
 # --------------------------------------------------------------------------- reader

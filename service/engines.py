@@ -120,17 +120,12 @@ _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^()]*)\)\s*VALUES\s
 _LITERAL = re.compile(r"^(?:'((?:[^']|'')*)'|(-?\d+)|(NULL))$", re.IGNORECASE)
 
 
-class _Constant:
-    """A literal in an INSERT's VALUES list (`1`, `'created'`, NULL), for COPY."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
 @functools.lru_cache(maxsize=256)
-def copy_plan(sql: str) -> tuple[str, tuple[int | _Constant, ...]] | None:
-    """(COPY statement, where each column's value comes from) for `INSERT INTO t (cols)
-    VALUES (...)` whose values are `?` or plain literals; None for anything else."""
+def copy_plan(sql: str) -> tuple[str, tuple] | None:
+    """For `INSERT INTO t (cols) VALUES (...)` whose values are `?` or plain literals: the
+    COPY statement (the `?` columns first, in parameter order, then the literal ones) and
+    the literals' values, so a COPY row is a parameter row followed by them; None for
+    anything else."""
     match = _PLAIN_INSERT.match(sql)
     if match is None:
         return None
@@ -139,20 +134,20 @@ def copy_plan(sql: str) -> tuple[str, tuple[int | _Constant, ...]] | None:
     names = [column.strip() for column in columns.split(",")]
     if len(items) != len(names) or any("'" in item and item.count("'") % 2 for item in items):
         return None
-    layout: list[int | _Constant] = []
-    position = 0
-    for item in items:
+    parameters: list[str] = []
+    constants: list[tuple[str, Any]] = []
+    for name, item in zip(names, items, strict=True):
         if item == "?":
-            layout.append(position)
-            position += 1
+            parameters.append(name)
             continue
         literal = _LITERAL.match(item)
         if literal is None:
             return None
         text, number, _null = literal.groups()
-        layout.append(_Constant(text.replace("''", "'") if text is not None
-                                else int(number) if number is not None else None))
-    return f"COPY {table} ({', '.join(names)}) FROM STDIN", tuple(layout)
+        constants.append((name, text.replace("''", "'") if text is not None
+                          else int(number) if number is not None else None))
+    order = ", ".join([*parameters, *(name for name, _ in constants)])
+    return f"COPY {table} ({order}) FROM STDIN", tuple(value for _, value in constants)
 
 
 _DDL_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -273,8 +268,8 @@ class PgDatabase:
         keyword = sql.strip().upper()
         connection = self.connection
         if keyword == "BEGIN IMMEDIATE":
-            connection.execute("BEGIN")
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            # one round trip: other writers wait for every one taken under the lock
+            connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
             return PgCursor(connection.cursor(), False)
         if keyword in ("BEGIN", "BEGIN DEFERRED"):
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -293,7 +288,7 @@ class PgDatabase:
         checked), anything else by executemany."""
         if self._trace is not None:
             self._trace(sql)
-        rows = [list(row) for row in rows]
+        rows = list(rows)
         if not rows:
             return
         plan = copy_plan(sql) if len(rows) >= COPY_MIN_ROWS else None
@@ -301,11 +296,10 @@ class PgDatabase:
             if plan is None:
                 cursor.executemany(translate(sql)[0], rows)  # type: ignore[arg-type]
                 return
-            statement, layout = plan
+            statement, constants = plan
             with cursor.copy(statement) as copy:  # type: ignore[arg-type]
                 for row in rows:
-                    copy.write_row([row[item] if isinstance(item, int) else item.value
-                                    for item in layout])
+                    copy.write_row((*row, *constants) if constants else row)
             self._keep_statistics(cursor, statement.split()[1], len(rows))
 
     def _keep_statistics(self, cursor: psycopg.Cursor[Any], table: str, added: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import engines, pgcsv
 from .db import write_transaction
 from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
@@ -137,6 +138,25 @@ def _source_id(db: sqlite_utils.Database, name: str, now: str) -> int:
     return _source(db, name, now)[0]
 
 
+def _known_source_ids(db: sqlite_utils.Database, names: Iterable[str]) -> dict[str, int]:
+    """The ids of the sources these names (as given) already name, read in one query.
+
+    Safe to read before a write transaction: a source's id never changes and no source is
+    ever deleted (merges happen only in the offline upgrade), so an id read now is still
+    right when the figures go in; a name missing now is created under the write lock.
+    """
+    by_key: dict[str, list[str]] = {}
+    for name in set(names):
+        by_key.setdefault(fold(name), []).append(name)
+    found: dict[str, int] = {}
+    for chunk in _chunks(list(by_key)):
+        for source_id, key in db.execute(
+                f"SELECT id, name_key FROM sources WHERE name_key IN ({_marks(chunk)})",
+                chunk):
+            found |= dict.fromkeys(by_key[key], source_id)
+    return found
+
+
 def ensure_source(db: sqlite_utils.Database, name: str, kind: str | None = None,
                   affiliation: str | None = None) -> dict:
     """Create the source if it is new, setting kind/affiliation only then (for seeds)."""
@@ -228,12 +248,7 @@ _DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
     """Queue series for the next incremental reconciliation run, to be re-checked whole
     (a change other than a new figure: correction, retraction, dispute, source)."""
-    db.conn.executemany(
-        "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES (?, 1, 0)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1,"
-        " additions_only = 0",
-        [(key,) for key in set(series_keys)],
-    )
+    _upsert_dirty(db, series_keys, additions_only=False)
 
 
 def _mark_added(db: sqlite_utils.Database, series_keys: Iterable[str],
@@ -241,13 +256,27 @@ def _mark_added(db: sqlite_utils.Database, series_keys: Iterable[str],
     """Queue new figures of these series for the next incremental run. A series whose
     only changes since the last run are new figures keeps additions_only = 1, and the run
     merges those figures into its flags (see reconcile/run.py)."""
-    db.conn.executemany(
-        "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES (?, 1, 1)"
-        " ON CONFLICT (series_key) DO UPDATE SET changed_seq = dirty_series.changed_seq + 1",
-        [(key,) for key in set(series_keys)],
-    )
+    _upsert_dirty(db, series_keys, additions_only=True)
     db.conn.executemany("INSERT INTO dirty_figures (figure_id) VALUES (?)",
                         [(figure_id,) for figure_id in figure_ids])
+
+
+def _upsert_dirty(db: sqlite_utils.Database, series_keys: Iterable[str], *,
+                  additions_only: bool) -> None:
+    """Mark series dirty (changed_seq + 1); any change but an addition clears
+    additions_only.
+
+    A batch of figures touches thousands of series: one upsert of many rows a chunk, since
+    PostgreSQL would otherwise execute (and wait for) one statement per series.
+    """
+    only = int(additions_only)
+    for chunk in _chunks(sorted(set(series_keys))):  # sorted: writers lock rows alike
+        db.execute(
+            "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES "
+            + ", ".join(f"(?, 1, {only})" for _ in chunk)
+            + " ON CONFLICT (series_key) DO UPDATE"
+            " SET changed_seq = dirty_series.changed_seq + 1"
+            + ("" if additions_only else ", additions_only = 0"), list(chunk))
 
 
 def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
@@ -288,19 +317,22 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
     insert = (f"INSERT INTO figures (id, {', '.join(map(_column, columns))}) "
               f"VALUES (?, {', '.join('?' for _ in columns)})")
     values = itemgetter(*_FIGURE_COLUMNS)
+    # Everything that needs no lock is done before taking it, so other writers wait for
+    # as little as possible (on PostgreSQL each statement under the lock is a round trip).
+    sources = _known_source_ids(db, (figure["source"] for figure in figures))
+    prepared, series = [], set()
+    for figure in figures:
+        derived = _keys(figure)
+        series.add(derived[1])
+        low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
+        prepared.append((figure["source"], (*values(figure),), (low, high, *derived, now, now)))
     with write_transaction(db):
         first_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM figures").fetchone()[0]
-        sources: dict[str, int] = {}
-        rows, series = [], set()
-        for figure_id, figure in enumerate(figures, start=first_id):
-            source = figure["source"]
-            source_id = sources.get(source)
-            if source_id is None:
-                source_id = sources[source] = _source(db, source, now)[0]
-            derived = _keys(figure)
-            series.add(derived[1])
-            low, high = interval(figure["qualifier"], figure["count"], figure["count_high"])
-            rows.append((figure_id, *values(figure), source_id, low, high, *derived, now, now))
+        for name, _, _ in prepared:
+            if name not in sources:
+                sources[name] = _source(db, name, now)[0]
+        rows = [(figure_id, *stated, sources[name], *derived)
+                for figure_id, (name, stated, derived) in enumerate(prepared, start=first_id)]
         db.conn.executemany(insert, rows)
         ids = list(range(first_id, first_id + len(rows)))
         _mark_added(db, series, ids)
@@ -337,18 +369,53 @@ def list_figures(db: sqlite_utils.Database, filters: Mapping[str, Any], *, after
     return list(db.query(sql, [*params, limit]))
 
 
+_EXPORT_COLUMNS = (
+    "f.id", "f.conflict", "s.name", "f.category", "f.side", "f.location", "f.location_code",
+    'f."group"', "f.incident", "f.count", "f.count_high", "f.qualifier", "f.unit",
+    "f.reported_on", "f.as_of", "f.period_start", "f.via", "f.quote", "f.url", "f.notes",
+    "f.low", "f.high", "f.status", "f.retraction_reason", "f.version", "f.created_at",
+    "f.updated_at", "s.kind", "s.affiliation", "f.open_flags",
+)
+"""The figures export's columns (csvio.FIGURE_COLUMNS), as SQL over figures f, sources s."""
+_EXPORT_NUMBERS = frozenset({"f.id", "f.count", "f.count_high", "f.low", "f.high",
+                             "f.version", "f.open_flags"})
+"""Those of them that are integers: written as they are, never guarded as text."""
+_EXPORT_FROM = " FROM figures f JOIN sources s ON s.id = f.source_id WHERE "
+
+
 def export_figures_page(db: sqlite_utils.Database, filters: Mapping[str, Any], *,
                         after_id: int, limit: int) -> list[tuple]:
     """One page of the figures export: csvio.FIGURE_COLUMNS values, as tuples, by id."""
     where, params = _figure_filters(filters, after_id)
-    return db.execute(
-        "SELECT f.id, f.conflict, s.name, f.category, f.side, f.location, f.location_code,"
-        ' f."group", f.incident, f.count, f.count_high, f.qualifier, f.unit, f.reported_on,'
-        " f.as_of, f.period_start, f.via, f.quote, f.url, f.notes, f.low, f.high, f.status,"
-        " f.retraction_reason, f.version, f.created_at, f.updated_at, s.kind, s.affiliation,"
-        " f.open_flags"
-        f" FROM figures f JOIN sources s ON s.id = f.source_id WHERE {where}"
-        " ORDER BY f.id LIMIT ?", [*params, limit]).fetchall()
+    return db.execute(f"SELECT {', '.join(_EXPORT_COLUMNS)}{_EXPORT_FROM}{where}"
+                      " ORDER BY f.id LIMIT ?", [*params, limit]).fetchall()
+
+
+COPY_CHUNK_BYTES = 64 * 1024
+"""copy_figures_csv gathers COPY's lines (one a message) into chunks of about this size."""
+
+
+def copy_figures_csv(db: engines.PgDatabase, filters: Mapping[str, Any]) -> Iterator[str]:
+    """PostgreSQL only: the figures export's rows (no header) as CSV text written by
+    PostgreSQL's COPY, in chunks of about COPY_CHUNK_BYTES bytes, with LF line ends
+    (csvio.crlf_line_ends makes them stream_csv's; pgcsv says why the rest is the same).
+
+    One statement, so one snapshot: every row as of the moment the export began.
+    """
+    where, params = _figure_filters(filters, 0)
+    columns = pgcsv.cells([(column, column in _EXPORT_NUMBERS) for column in _EXPORT_COLUMNS])
+    statement, _ = engines.translate(f"COPY (SELECT {columns}{_EXPORT_FROM}{where}"
+                                     " ORDER BY f.id) TO STDOUT (FORMAT csv)")
+    with db.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+        pending: list[bytes] = []
+        size = 0
+        for line in copy:  # one line a message, so a chunk never splits a character
+            pending.append(line)
+            size += len(line)
+            if size >= COPY_CHUNK_BYTES:
+                yield b"".join(pending).decode("utf-8")
+                pending, size = [], 0
+        yield b"".join(pending).decode("utf-8")
 
 
 def _figure_filters(filters: Mapping[str, Any], after_id: int) -> tuple[str, list]:

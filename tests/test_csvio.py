@@ -22,6 +22,7 @@ from service.csvio import (
     REPORT_COLUMNS,
     REPORT_HXL,
     CsvFormatError,
+    crlf_line_ends,
     iter_csv,
     neutralise,
     read_csv,
@@ -479,3 +480,33 @@ def test_libhxl_reads_the_flags_and_report_exports(tmp_path, columns, tags, row,
     assert dataset.display_tags == list(tags.values())
     assert [found.get(tag, parsed=True) for found in dataset] == [value]
     assert hxl_errors(dataset) == 0
+
+
+@given(
+    st.lists(st.lists(st.none() | st.integers() | cell_text, min_size=1, max_size=4),
+             max_size=6),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_lf_line_ends_become_stream_csv_text_wherever_the_chunks_are_cut(
+        rows: list[list[object]], cuts: list[int]) -> None:
+    # COPY's text: each row quoted as csv.writer quotes it, ended by LF instead of CR LF
+    lines = ["id\n"] + [write(["c"] * len(row), [row]).split("\r\n", 1)[1][:-2] + "\n"
+                         for row in rows]
+    copied = "".join(lines)
+    edges = sorted({0, len(copied), *(cut % (len(copied) + 1) for cut in cuts)})
+    chunks = [copied[start:end] for start, end in zip(edges, edges[1:], strict=False)]
+    assert "".join(crlf_line_ends(chunks)) == write(["id"], rows)
+
+
+@given(st.lists(st.lists(st.none() | st.integers() | cell_text, min_size=1, max_size=4),
+                max_size=30))
+def test_every_cell_is_written_as_neutralise_says_batch_by_batch(
+        rows: list[list[object]]) -> None:
+    # stream_csv writes a batch as it is unless a cell may need a guard: the result must be
+    # csv.writer's text of each cell rendered one by one
+    expected = io.StringIO()
+    reference = csv.writer(expected, lineterminator="\r\n")
+    reference.writerow(["c"])
+    reference.writerows([["" if value is None else value if isinstance(value, int)
+                          else neutralise(value) for value in row] for row in rows])
+    assert write(["c"], rows) == expected.getvalue()

@@ -46,14 +46,13 @@ def test_schema_sql_translates_to_postgresql() -> None:
 
 
 def test_copy_plans_take_literals_and_refuse_what_copy_cannot_do() -> None:
-    statement, layout = engines.copy_plan(
+    statement, literals = engines.copy_plan(
         "INSERT INTO figure_versions (figure_id, version, change, snapshot, recorded_at)"
         " VALUES (?, 1, 'created', ?, ?)")
-    assert statement == ("COPY figure_versions (figure_id, version, change, snapshot,"
-                         " recorded_at) FROM STDIN")
-    row = ["7", "{}", "now"]
-    assert [row[i] if isinstance(i, int) else i.value for i in layout] == \
-        ["7", 1, "created", "{}", "now"]
+    # the parameters' columns first, then the literals': a COPY row is (*row, *literals)
+    assert statement == ("COPY figure_versions (figure_id, snapshot, recorded_at, version,"
+                         " change) FROM STDIN")
+    assert literals == (1, "created")
     for sql in ("INSERT INTO d (k) VALUES (?) ON CONFLICT (k) DO NOTHING",
                 "INSERT INTO d (k, n) VALUES (?, coalesce(?, 0))",
                 "INSERT INTO d (k, n) VALUES (?, 'a,b')",
