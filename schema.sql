@@ -1,7 +1,7 @@
 -- casualty-tracker: the one source of the database schema.
 -- A new database is created from this file at the latest schema version; an older one is
 -- upgraded by service/migrations (keep user_version below equal to the last migration).
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 -- Who gave a number. Names match folded (API §4 "Names": name_key = names.fold(name));
 -- the first spelling is kept in name.
@@ -117,10 +117,20 @@ CREATE TABLE api_keys (
 
 -- Series changed since the last successful reconciliation run. changed_seq lets a run
 -- clear only what it saw: a change that lands during the run stays dirty for the next.
+-- additions_only is 1 while every change since that run was a new figure (listed in
+-- dirty_figures): a run then merges the new figures into the series' flags instead of
+-- re-checking the whole series (issue 10). Any other change sets it to 0.
 CREATE TABLE dirty_series (
     series_key TEXT PRIMARY KEY,
-    changed_seq INTEGER NOT NULL
+    changed_seq INTEGER NOT NULL,
+    additions_only INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+
+-- The figures added since the run that last cleared their series (a row per figure,
+-- appended in id order, so ingest stays cheap); their series is figures.series_key.
+CREATE TABLE dirty_figures (
+    figure_id INTEGER PRIMARY KEY
+);
 
 CREATE TABLE reconciliation_runs (
     id INTEGER PRIMARY KEY,
@@ -150,6 +160,8 @@ INSERT INTO reconciliation_lease (id, holder, run_id, expires_at) VALUES (1, NUL
 -- A flag's identity is (rule, flag_key): it keeps its id through every status.
 -- series_key is the series whose check owns it (for part_exceeds_whole, the part's) and
 -- whole_series_key the whole's series: re-checking either may close the flag.
+-- worst_higher and worst_lower: for disagreement and decrease, the worst contradicting
+-- pair (its severity and explanation), so new figures can be merged into the flag.
 CREATE TABLE flags (
     id INTEGER PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -166,6 +178,8 @@ CREATE TABLE flags (
     last_seen_run INTEGER NOT NULL REFERENCES reconciliation_runs(id),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    worst_higher INTEGER,
+    worst_lower INTEGER,
     UNIQUE (rule, flag_key)
 );
 CREATE INDEX flags_series ON flags (series_key);

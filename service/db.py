@@ -22,7 +22,7 @@ from flask import current_app, g
 from . import engines, migrations
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this code works with: schema.sql's user_version and the last migration's."""
 BUSY_TIMEOUT_MS = 30_000
 

@@ -20,8 +20,8 @@ from . import db, engines
 
 # parents before children, so foreign keys hold at every row
 TABLES = ("sources", "source_merges", "figures", "figure_versions", "disputes", "api_keys",
-          "dirty_series", "reconciliation_runs", "reconciliation_lease", "flags", "flag_figures",
-          "idempotency_keys")
+          "dirty_series", "dirty_figures", "reconciliation_runs", "reconciliation_lease",
+          "flags", "flag_figures", "idempotency_keys")
 BATCH_ROWS = 2000
 
 

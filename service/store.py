@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -26,7 +26,7 @@ from .engines import DATABASE_ERRORS, INTEGRITY_ERRORS
 from .intervals import interval
 from .names import fold, fold_or_none
 from .reconcile.lifecycle import status_when_seen
-from .reconcile.rules import KILLED_PARTS, Finding
+from .reconcile.rules import KILLED_PARTS, Finding, StoredPairs
 
 FIGURE_INPUT_FIELDS = (
     "conflict", "source", "category", "side", "location", "location_code", "group",
@@ -246,17 +246,37 @@ _DERIVED_COLUMNS = ("low", "high", "family_key", "series_key", *_KEY_COLUMNS)
 
 
 def _mark_dirty(db: sqlite_utils.Database, series_keys: Iterable[str]) -> None:
-    """Queue series for the next incremental reconciliation run.
+    """Queue series for the next incremental reconciliation run, to be re-checked whole
+    (a change other than a new figure: correction, retraction, dispute, source)."""
+    _upsert_dirty(db, series_keys, additions_only=False)
+
+
+def _mark_added(db: sqlite_utils.Database, series_keys: Iterable[str],
+                figure_ids: Sequence[int]) -> None:
+    """Queue new figures of these series for the next incremental run. A series whose
+    only changes since the last run are new figures keeps additions_only = 1, and the run
+    merges those figures into its flags (see reconcile/run.py)."""
+    _upsert_dirty(db, series_keys, additions_only=True)
+    db.conn.executemany("INSERT INTO dirty_figures (figure_id) VALUES (?)",
+                        [(figure_id,) for figure_id in figure_ids])
+
+
+def _upsert_dirty(db: sqlite_utils.Database, series_keys: Iterable[str], *,
+                  additions_only: bool) -> None:
+    """Mark series dirty (changed_seq + 1); any change but an addition clears
+    additions_only.
 
     A batch of figures touches thousands of series: one upsert of many rows a chunk, since
     PostgreSQL would otherwise execute (and wait for) one statement per series.
     """
+    only = int(additions_only)
     for chunk in _chunks(sorted(set(series_keys))):  # sorted: writers lock rows alike
         db.execute(
-            "INSERT INTO dirty_series (series_key, changed_seq) VALUES "
-            + ", ".join("(?, 1)" for _ in chunk)
+            "INSERT INTO dirty_series (series_key, changed_seq, additions_only) VALUES "
+            + ", ".join(f"(?, 1, {only})" for _ in chunk)
             + " ON CONFLICT (series_key) DO UPDATE"
-            " SET changed_seq = dirty_series.changed_seq + 1", list(chunk))
+            " SET changed_seq = dirty_series.changed_seq + 1"
+            + ("" if additions_only else ", additions_only = 0"), list(chunk))
 
 
 def _keep_first_version(db: sqlite_utils.Database, current: Mapping[str, Any]) -> None:
@@ -314,8 +334,8 @@ def insert_figures(db: sqlite_utils.Database, figures: Sequence[Mapping[str, Any
         rows = [(figure_id, *stated, sources[name], *derived)
                 for figure_id, (name, stated, derived) in enumerate(prepared, start=first_id)]
         db.conn.executemany(insert, rows)
-        _mark_dirty(db, series)
         ids = list(range(first_id, first_id + len(rows)))
+        _mark_added(db, series, ids)
         if then is not None:
             then(ids)
     return ids
@@ -839,11 +859,24 @@ def dirty_series(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT series_key, changed_seq FROM dirty_series").fetchall())
 
 
+def dirty_marks(db: sqlite_utils.Database) -> tuple[dict[str, int], set[str]]:
+    """What changed since a run last cleared it, read from one snapshot: series_key ->
+    changed_seq for every dirty series, and the keys of those whose only changes are new
+    figures (family_facts says which figures those are)."""
+    with read_snapshot(db):
+        rows = db.execute("SELECT series_key, changed_seq, additions_only"
+                          " FROM dirty_series").fetchall()
+    return ({key: seq for key, seq, _only in rows},
+            {key for key, _seq, only in rows if only})
+
+
 _FACT_SELECT = """
     SELECT f.id, f.source_id, s.name AS source, f.conflict, f.category, f.side, f.location,
            f.incident, f.unit, f.period_start, f.as_of, f.reported_on, f.count, f.qualifier,
-           f.count_high, f.low, f.high, f.location_code, f."group", f.series_key, f.family_key
+           f.count_high, f.low, f.high, f.location_code, f."group", f.series_key, f.family_key,
+           a.figure_id IS NOT NULL AS added
     FROM figures f JOIN sources s ON s.id = f.source_id
+    LEFT JOIN dirty_figures a ON a.figure_id = f.id
 """
 _CHUNK = 500
 """Values per IN (...) list: well under SQLite's variable limit."""
@@ -891,7 +924,8 @@ def family_sizes(db: sqlite_utils.Database,
 
 def family_facts(db: sqlite_utils.Database, families: Sequence[str]) -> list[tuple]:
     """Active figures of these families as tuples: rules.Fact's fields, then the series
-    and family keys, by family and id. Tuples, because a run holds a whole family and a
+    and family keys and whether the figure was added since its series was last cleared
+    (dirty_figures), by family and id. Tuples, because a run holds a whole family and a
     dict per row would double its memory. Ordered, because new flags take ids in the order
     findings come: PostgreSQL returns rows in heap order, which a correction changes, and
     an incremental run must number new flags exactly as a full run would."""
@@ -939,13 +973,22 @@ def start_seen_flags(db: sqlite_utils.Database) -> None:
 
 
 _STORED_FLAG = ("id, rule, flag_key, series_key, conflict, severity, figure_ids, explanation,"
-                " status")
+                " status, worst_higher, worst_lower")
 
 
 def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                  findings: Sequence[tuple[str, Finding]]) -> int:
+                  findings: Sequence[tuple[str, Finding]],
+                  partial: Collection[tuple[str, str]] = (),
+                  merge: Callable[[Finding, StoredPairs | None], Finding] | None = None,
+                  ) -> int:
     """Record one batch of (owner series key, finding) as flags; returns how many flags
     opened (new, or open again).
+
+    The findings whose (rule, key) is in `partial` rest only on pairs with new figures
+    (rules.evaluate_additions): each is first merged with its flag as stored, read here
+    anyway, by `merge(finding, stored pairs or None when the flag does not hold)`. Raises
+    ValueError for a flag that holds but has no worst pair (written before schema 4; the
+    0004 step marks such series for a whole re-check, so a run never meets one).
 
     A flag whose stored fields already say what the finding says is not written at all
     (its last_seen_run is derived, see FLAG_COLUMNS), so a run that changes nothing
@@ -966,30 +1009,42 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                                       f" AND flag_key IN ({_marks(chunk)})", [rule, *chunk]):
                     stored[(row[1], row[2])] = row
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM flags").fetchone()[0]
-        inserts, updates, relinked, links, seen = [], [], [], [], []
+        inserts, updates, unlinks, links, seen = [], [], [], [], []
         open_delta: dict[int, int] = {}
         for owner, finding in findings:
+            if merge is not None and (finding.rule, finding.key) in partial:
+                row = stored.get((finding.rule, finding.key))
+                held = None
+                if row is not None and row[8] != "obsolete":
+                    if row[9] is None or row[10] is None:
+                        raise ValueError(f"flag {row[0]} has no worst pair to merge into")
+                    held = StoredPairs(tuple(json.loads(row[6])), (row[9], row[10]))
+                finding = merge(finding, held)
             ids = finding.figure_ids
             ids_json = "[" + ", ".join(map(str, ids)) + "]"  # as json.dumps writes it
             row = stored.get((finding.rule, finding.key))
             old_ids = json.loads(row[6]) if row else None
             status, is_opening = status_when_seen(row[8] if row else None, old_ids, ids)
             opened += is_opening
+            higher, lower = finding.pair or (None, None)
             values = (owner, finding.conflict, finding.severity, ids_json,
-                      finding.explanation, status)
+                      finding.explanation, status, higher, lower)
             if row is None:
                 flag_id, next_id = next_id, next_id + 1
                 inserts.append((flag_id, *values, run_id, now_iso, finding.rule, finding.key,
                                 run_id, now_iso))
             else:
                 flag_id = row[0]
-                if (row[3], row[4], row[5], row[6], row[7], row[8]) != values:
+                if tuple(row[3:11]) != values:
                     updates.append((*values, run_id, now_iso, flag_id))
             seen.append((flag_id,))
             if old_ids is None or list(ids) != old_ids:
-                if old_ids is not None:
-                    relinked.append((flag_id,))
-                links += [(figure_id, flag_id) for figure_id in ids]
+                # Only the links that change move: a flag merged with new figures
+                # (rules.evaluate_additions) keeps its many old ones.
+                before = set(old_ids or ())
+                unlinks += [(figure_id, flag_id) for figure_id in before.difference(ids)]
+                links += [(figure_id, flag_id) for figure_id in ids
+                          if figure_id not in before]
                 # figures.open_flags: the flags.status trigger has moved the old links'
                 # counts with any status change; the links themselves move here.
                 if status == "open":
@@ -999,13 +1054,15 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
                         open_delta[figure_id] = open_delta.get(figure_id, 0) + 1
         db.conn.executemany(
             "INSERT INTO flags (id, series_key, conflict, severity, figure_ids, explanation,"
-            " status, last_seen_run, updated_at, rule, flag_key, first_seen_run, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+            " status, worst_higher, worst_lower, last_seen_run, updated_at, rule, flag_key,"
+            " first_seen_run, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts)
         db.conn.executemany(
             "UPDATE flags SET series_key = ?, conflict = ?, severity = ?, figure_ids = ?,"
-            " explanation = ?, status = ?, last_seen_run = ?, updated_at = ? WHERE id = ?",
-            updates)
-        db.conn.executemany("DELETE FROM flag_figures WHERE flag_id = ?", relinked)
+            " explanation = ?, status = ?, worst_higher = ?, worst_lower = ?,"
+            " last_seen_run = ?, updated_at = ? WHERE id = ?", updates)
+        db.conn.executemany("DELETE FROM flag_figures WHERE figure_id = ? AND flag_id = ?",
+                            unlinks)
         db.conn.executemany("INSERT INTO flag_figures (figure_id, flag_id) VALUES (?, ?)",
                             links)
         db.conn.executemany("UPDATE figures SET open_flags = open_flags + ? WHERE id = ?",
@@ -1017,9 +1074,11 @@ def save_findings(db: sqlite_utils.Database, run_id: int, holder: str, ttl: floa
 
 
 def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl: float,
-                       keys: Sequence[str] | None, checked: Mapping[str, int]) -> int:
-    """End of a run: flags of the re-checked series that it did not see hold become
-    obsolete, and the dirty marks it saw are cleared, in one transaction.
+                       keys: Sequence[str] | None, checked: Mapping[str, int],
+                       rechecked: Iterable[tuple[str, str]] = ()) -> int:
+    """End of a run: flags of the re-checked series, and flags of the (rule, flag key)s
+    in `rechecked` (re-checked one by one, rules.evaluate_additions), that it did not see
+    hold become obsolete, and the dirty marks it saw are cleared, in one transaction.
 
     `keys` None means every series (a full run). A flag closed now held after the last
     successful run before this one, which becomes its last_seen_run (as a full run would
@@ -1033,6 +1092,12 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
         db.conn.executemany(
             "DELETE FROM dirty_series WHERE series_key = ? AND changed_seq = ?",
             list(checked.items()))
+        if db.execute("SELECT 1 FROM dirty_series LIMIT 1").fetchone() is None:
+            db.execute("DELETE FROM dirty_figures")  # SQLite drops the pages whole
+        else:
+            db.execute("DELETE FROM dirty_figures WHERE NOT EXISTS (SELECT 1 FROM figures f"
+                       " JOIN dirty_series d ON d.series_key = f.series_key"
+                       " WHERE f.id = dirty_figures.figure_id)")
         _seen_flags(db)
         previous = db.execute(
             "SELECT coalesce(max(id), 0) FROM reconciliation_runs"
@@ -1044,7 +1109,15 @@ def close_unseen_flags(db: sqlite_utils.Database, run_id: int, holder: str, ttl:
             db.execute("DELETE FROM temp.checked_series")
             db.conn.executemany("INSERT INTO temp.checked_series VALUES (?)",
                                 [(key,) for key in keys])
-            scope += " AND series_key IN (SELECT series_key FROM temp.checked_series)"
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS checked_keys"
+                       " (rule TEXT NOT NULL, flag_key TEXT NOT NULL,"
+                       " PRIMARY KEY (rule, flag_key))")
+            db.execute("DELETE FROM temp.checked_keys")
+            db.conn.executemany("INSERT INTO temp.checked_keys VALUES (?, ?)",
+                                sorted(set(rechecked)))
+            scope += (" AND (series_key IN (SELECT series_key FROM temp.checked_series)"
+                      " OR id IN (SELECT fl.id FROM flags fl JOIN temp.checked_keys k"
+                      " ON k.rule = fl.rule AND k.flag_key = fl.flag_key))")
         closed = db.execute(
             "UPDATE flags SET status = 'obsolete', updated_at = ?,"
             " last_seen_run = CASE WHEN last_seen_run < ? THEN ? ELSE last_seen_run END"

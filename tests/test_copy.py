@@ -20,8 +20,8 @@ API = "/api/v1"
 def everything(target: Path | str) -> dict[str, list[tuple]]:
     connection = db.connect(target)
     try:
-        return {table: [tuple(row) for row in connection.execute(
-            f"SELECT * FROM {table} ORDER BY 1, 2")] for table in TABLES}
+        return {table: sorted((tuple(row) for row in connection.execute(
+            f"SELECT * FROM {table}")), key=repr) for table in TABLES}
     finally:
         connection.close()
 

@@ -398,6 +398,14 @@ def test_open_flags_in_the_export_follow_runs_and_people(
     assert exported() == counted()
 
 
+def undo_schema_4(db: sqlite_utils.Database) -> None:
+    """Take back what the 0004 step adds, so a database made now has schema 3's shape."""
+    db.execute("DROP TABLE dirty_figures")
+    for table, column in (("dirty_series", "additions_only"), ("flags", "worst_higher"),
+                          ("flags", "worst_lower")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def test_schema_2_databases_get_open_flags_counted(tmp_path: Path) -> None:
     """The 0003 step fills figures.open_flags from the flags already there."""
     from service.migrations import steps
@@ -416,6 +424,7 @@ def test_schema_2_databases_get_open_flags_counted(tmp_path: Path) -> None:
         db.execute(f"DROP TRIGGER {name}")
     db.execute("UPDATE figures SET open_flags = 0")
     db.execute("ALTER TABLE figures DROP COLUMN open_flags")
+    undo_schema_4(db)
     db.execute("PRAGMA user_version = 2")
     db.conn.commit()
     db.close()

@@ -67,9 +67,9 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 from itertools import accumulate, combinations
 from typing import Literal, TypeVar
 
@@ -91,6 +91,16 @@ SeriesFields = tuple[str, str, str | None, str | None, str | None, str, str | No
 
 def _fold(text: str | None) -> str | None:
     return None if text is None else fold(text)
+
+
+@lru_cache(maxsize=65_536)
+def _series_of(conflict: str, category: str, side: str | None, location: str | None,
+               incident: str | None, unit: str, period_start: str | None,
+               group: str | None) -> SeriesFields:
+    """A fact's series fields, names folded; cached, since a family's facts share a few
+    series (one tuple each, so grouping by series also hashes less)."""
+    return (conflict, category, _fold(side), _fold(location), _fold(incident), fold(unit),
+            period_start, group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +130,9 @@ class Fact:
 
     def __post_init__(self) -> None:
         # Every rule groups facts by series fields many times: fold the names once.
-        object.__setattr__(self, "series", (
-            self.conflict, self.category, _fold(self.side), _fold(self.location),
-            _fold(self.incident), fold(self.unit), self.period_start, self.group))
+        object.__setattr__(self, "series", _series_of(
+            self.conflict, self.category, self.side, self.location, self.incident,
+            self.unit, self.period_start, self.group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,9 @@ class Finding:
     """A flag whose condition holds now; ``(rule, key)`` is its identity across runs.
 
     ``owner`` is the id of the figure whose series the flag belongs to (see Ownership).
+    ``pair`` is, for ``disagreement`` and ``decrease``, the (higher, lower) figure ids of
+    the worst contradicting pair, which sets the severity and the explanation: kept with
+    the flag, it lets :func:`evaluate_additions` merge new pairs into a stored flag.
     """
 
     rule: str
@@ -148,6 +161,16 @@ class Finding:
     severity: str
     explanation: str
     owner: int = 0
+    pair: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPairs:
+    """A stored ``disagreement`` or ``decrease`` flag as :func:`evaluate_additions` needs
+    it: the figures of every contradicting pair, and the worst pair (higher, lower)."""
+
+    figure_ids: tuple[int, ...]
+    pair: tuple[int, int]
 
 
 def series_fields(fact: Fact) -> SeriesFields:
@@ -158,8 +181,10 @@ def series_fields(fact: Fact) -> SeriesFields:
 
 def family_fields(fact: Fact) -> tuple:
     """The family a fact belongs to: every figure it can be compared with shares it."""
-    category = "killed" if fact.category in KILLED_PARTS else fact.category
-    return (fact.conflict, category, _fold(fact.side), _fold(fact.incident), fold(fact.unit))
+    conflict, category, side, _location, incident, unit, _period, _group = fact.series
+    if category in KILLED_PARTS:
+        category = "killed"
+    return (conflict, category, side, incident, unit)
 
 
 def code_of(fact: Fact) -> str | None:
@@ -262,7 +287,193 @@ def evaluate_family(facts: Sequence[Fact], disputes: Sequence[Dispute],
     findings += _parts_exceed_whole(ordered, owned)
     findings += _period_exceeds_toll(ordered, owned)
     findings += _disputed([fact for fact in ordered if owned(fact)], disputes)
-    return _ordered(findings)
+    return ordered_findings(findings)
+
+
+def evaluate_additions(
+    facts: Sequence[Fact],
+    added: Collection[int],
+    owned: Callable[[Fact], bool] | None = None,
+) -> tuple[list[Finding], set[tuple[str, str]]]:
+    """The findings that adding the figures ``added`` can have changed, without
+    re-evaluating their series: ``(findings, rechecked)``.
+
+    ``facts`` is one family's active figures now, ``added`` among them (ids of other
+    figures are ignored); nothing else changed since the findings were last computed.
+    ``owned`` (a fact: its series is evaluated here) limits the result to findings owned
+    by such series; every owner by default.
+
+    Each ``disagreement`` and ``decrease`` finding returned is *partial*: it rests on the
+    contradicting pairs that involve an added figure only (and has no explanation yet),
+    and :func:`merge_pairs` with the flag as stored before (None if it did not hold) gives
+    exactly what :func:`evaluate_family` gives for its key now. Every other finding
+    returned is exactly that already; each key in ``rechecked`` that no finding carries
+    no longer holds; every other finding is unchanged by the additions. Per rule (API.md
+    §6):
+
+    - ``disagreement``, ``decrease``: a flag is a union over contradicting pairs, so the
+      new flag is the stored one with the pairs involving an added figure, its worst pair
+      the worse of the stored and the new ones (O(added × series) comparisons at most);
+    - ``duplicate``: the (source, ``as_of``) keys of the added figures, recomputed;
+    - ``part_exceeds_whole``: one flag per pair, so only pairs with an added figure;
+    - ``parts_exceed_whole``: not monotone (a smaller low of a part, another outer place),
+      so every whole of the added figures' source and day is recomputed;
+    - ``period_exceeds_toll``: added period figures, and every period figure of the toll
+      an added cumulative figure joins, recomputed;
+    - ``disputed``: an added figure has no dispute yet.
+    """
+    ordered = sorted(facts, key=lambda fact: fact.id)
+    _check_one_family(ordered)
+    keep: Callable[[Fact], bool] = owned or (lambda _fact: True)
+    new_ids = set(added)
+    new = [fact for fact in ordered if fact.id in new_ids]
+    if not new:
+        return [], set()
+    new_ids = {fact.id for fact in new}
+    by_series = _group_by(ordered, series_fields)
+    findings: list[Finding] = []
+    rechecked: set[tuple[str, str]] = set()
+    for fields, members in by_series.items():
+        fresh = [fact for fact in members if fact.id in new_ids]
+        if fresh and keep(members[0]):
+            findings += _added_contradictions(fields, members, fresh)
+            for source_id, day in sorted({(fact.source_id, fact.as_of) for fact in fresh}):
+                rechecked.add(("duplicate", _duplicate_key(fields, source_id, day)))
+                group = [fact for fact in members
+                         if fact.source_id == source_id and fact.as_of == day]
+                if len(group) > 1:
+                    findings.append(_duplicate(fields, group))
+    findings += _added_part_pairs(ordered, new, keep)
+    days = {(fact.source_id, fact.as_of) for fact in new}
+    same_day = [fact for fact in ordered if (fact.source_id, fact.as_of) in days]
+    # A sum needs a bounded whole and two parts of its day: smaller days hold no flag, and
+    # held none before, since figures were only added.
+    crowded = {day for day, group in _group_by(
+        same_day, lambda fact: (fact.source_id, fact.as_of)).items() if len(group) >= 3}
+    same_day = [fact for fact in same_day if (fact.source_id, fact.as_of) in crowded]
+    rechecked.update(("parts_exceed_whole", _key(whole.id, dimension))
+                     for whole in same_day if whole.high is not None and keep(whole)
+                     for dimension in DIMENSIONS)
+    findings += _parts_exceed_whole(same_day, keep)
+    tolls = {_toll_bucket(fact) for fact in new if fact.period_start is None}
+    periods = [fact for fields, members in by_series.items() if fields[_PERIOD] is not None
+               for fact in members if keep(fact)
+               and (fact.id in new_ids or _toll_bucket(fact) in tolls)]
+    if periods:
+        period_ids = {fact.id for fact in periods}
+        rechecked.update(("period_exceeds_toll", _key(figure_id)) for figure_id in period_ids)
+        counted = {_without(fact.series, _PERIOD) for fact in periods}
+        cumulative = [fact for fields, members in by_series.items()
+                      if fields[_PERIOD] is None and _without(fields, _PERIOD) in counted
+                      for fact in members]
+        findings += _period_exceeds_toll(periods + cumulative,
+                                         lambda fact: fact.id in period_ids)
+    return ordered_findings(findings), rechecked
+
+
+def merge_pairs(partial: Finding, stored: StoredPairs | None,
+                facts: Mapping[int, Fact]) -> Finding:
+    """A ``disagreement`` or ``decrease`` flag after figures were added: ``partial`` (from
+    :func:`evaluate_additions`, resting on the pairs with an added figure) merged with the
+    flag as it held before (``stored``; None when it did not hold). Its figures are the
+    union, its worst pair the worse of the two, which sets its severity and explanation
+    (the worst over every pair, see _contradictions). ``facts`` maps ids to the family's
+    facts; raises ValueError when the stored worst pair names a figure not among them."""
+    assert partial.pair is not None
+    pair = (facts[partial.pair[0]], facts[partial.pair[1]])
+    ids = partial.figure_ids
+    if stored is not None:
+        missing = [figure_id for figure_id in stored.pair if figure_id not in facts]
+        if missing:
+            raise ValueError(f"stored {partial.rule} flag {partial.key} names figures "
+                             f"{missing} that are not among the facts")
+        before = (facts[stored.pair[0]], facts[stored.pair[1]])
+        ids = tuple(sorted(set(ids).union(stored.figure_ids)))
+        if _worse(before, pair):
+            pair = before
+    return _finding(partial.rule, partial.key, ids, pair, _explain_pair)
+
+
+def _added_contradictions(fields: SeriesFields, members: Sequence[Fact],
+                          fresh: Sequence[Fact]) -> list[Finding]:
+    """Partial disagreement and decrease findings of one series that ``fresh`` joined:
+    each rests on the contradicting pairs that involve a fresh figure, and has no
+    explanation yet: merge_pairs writes it, once, from the final worst pair."""
+    pairs: dict[tuple[str, int, int], dict[tuple[int, int], tuple[Fact, Fact]]] = {}
+    for higher, lower in _exceeding(fresh, members, members):
+        if higher.source_id != lower.source_id:
+            first, second = sorted((higher.source_id, lower.source_id))
+            group = ("disagreement", first, second)
+        elif higher.as_of != lower.as_of:
+            group = ("decrease", higher.source_id, 0)
+        else:
+            continue
+        pairs.setdefault(group, {})[(higher.id, lower.id)] = (higher, lower)
+    findings = []
+    for (rule, first, second), found in pairs.items():
+        key = (_key(*fields, first, second) if rule == "disagreement"
+               else _key(*fields, first))
+        ids = tuple(sorted({figure_id for pair in found for figure_id in pair}))
+        findings.append(_finding(rule, key, ids, _worst(found.values()), lambda _pair: ""))
+    return findings
+
+
+def _exceeding(fresh: Iterable[Fact], lowers: Sequence[Fact],
+               highers: Sequence[Fact]) -> Iterator[tuple[Fact, Fact]]:
+    """Pairs (higher, lower) with higher.low > lower.high and higher.as_of <= lower.as_of
+    where a fresh figure is the higher one (against ``lowers``) or the lower one (against
+    ``highers``); a pair of two fresh figures may come twice.
+
+    As the higher side a fresh figure scans ``lowers`` latest first while they are dated on
+    or after it; as the lower side it scans ``highers`` by falling low while their low is
+    above its high. News arrives late and tolls rise, so both scans stop early in the
+    common case and cost about their output."""
+    latest_first = sorted(lowers, key=_as_of, reverse=True)
+    falling_low = sorted(highers, key=lambda fact: fact.low, reverse=True)
+    for fact in fresh:
+        for lower in latest_first:
+            if lower.as_of < fact.as_of:
+                break
+            if lower.high is not None and fact.low > lower.high:
+                yield fact, lower
+        if fact.high is not None:
+            for higher in falling_low:
+                if higher.low <= fact.high:
+                    break
+                if higher.as_of <= fact.as_of:
+                    yield higher, fact
+
+
+def _added_part_pairs(facts: Sequence[Fact], new: Sequence[Fact],
+                      keep: Callable[[Fact], bool]) -> list[Finding]:
+    """part_exceeds_whole findings of the pairs (part, whole) with a new figure on either
+    side, comparing each new figure only with the figures whose shape it is part or whole
+    of (a part relation depends only on the shape: series, located or not, code)."""
+    shapes = _group_by(facts, _shape)
+    relation: dict[tuple[tuple, tuple], bool] = {}
+
+    def is_part(part_shape: tuple, whole_shape: tuple) -> bool:
+        known = relation.get((part_shape, whole_shape))
+        if known is None:
+            known = relation[(part_shape, whole_shape)] = _shape_is_part(*part_shape,
+                                                                         *whole_shape)
+        return known
+
+    new_shapes = _group_by(new, _shape)
+    pairs: dict[tuple[int, int], tuple[Fact, Fact]] = {}
+    for mine, fresh in new_shapes.items():
+        for shape, members in shapes.items():
+            if is_part(mine, shape):  # fresh parts of these wholes
+                pairs.update(((part.id, whole.id), (part, whole))
+                             for part, whole in _exceeding(fresh, members, ()) if keep(whole))
+            if is_part(shape, mine):  # fresh wholes of these parts
+                pairs.update(((part.id, whole.id), (part, whole))
+                             for part, whole in _exceeding(fresh, (), members) if keep(whole))
+    return [_part_finding(*pairs[ids]) for ids in sorted(pairs)]
+
+
+def _shape(fact: Fact) -> tuple:
+    return (fact.series, fact.location is None, code_of(fact))
 
 
 def related_series(facts: Sequence[Fact], changed: Iterable[int]) -> set[SeriesFields]:
@@ -329,7 +540,9 @@ def _shape_is_part(fields: SeriesFields, unplaced: bool, code: str | None,
             and _without(fields, _GROUP) == _without(whole, _GROUP))
 
 
-def _ordered(findings: list[Finding]) -> list[Finding]:
+def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in the order a run writes them (new flags take ids in this order): by
+    rule, as RULES lists them, then key."""
     return sorted(findings, key=lambda finding: (RULES.index(finding.rule), finding.key))
 
 
@@ -454,6 +667,11 @@ def _contradictions(
     Returns their sorted ids and the worst contradicting pair (higher, lower), or None. A
     figure's worst pair "from above" is with the lowest high in its window, since the
     relative gap falls as that high rises, so the flag's worst pair is among those.
+    Ties included: for a fixed higher low L', (L' - H') / max(H', 1) falls strictly as H'
+    rises (L' at 0, L' - 1 at 1, L'/H' - 1 beyond), so two of its pairs tie only on equal
+    highs, and the timeline names the lowest id among those, which is also the tie-break
+    of _worse. So this is the worst over every pair, which evaluate_additions relies on
+    (and the property tests check against a brute-force merge).
     """
     ids: set[int] = set()
     pairs: list[tuple[Fact, Fact]] = []
@@ -508,20 +726,25 @@ def _finding(
 ) -> Finding:
     """A series finding whose severity and explanation come from its worst pair."""
     return Finding(rule, key, pair[0].conflict, ids, _pair_severity(pair), explain(pair),
-                   ids[0])
+                   ids[0], (pair[0].id, pair[1].id))
 
 
 def _duplicates(fields: SeriesFields, facts: Sequence[Fact]) -> list[Finding]:
     """One finding per day on which this source gave more than one figure."""
-    findings = []
-    for day, group in sorted(_group_by(facts, _as_of).items()):
-        if len(group) > 1:
-            key = _key(*fields, group[0].source_id, day)
-            ids = tuple(fact.id for fact in group)
-            findings.append(Finding("duplicate", key, group[0].conflict, ids,
-                                    _duplicate_severity(group), _explain_duplicate(group),
-                                    ids[0]))
-    return findings
+    return [_duplicate(fields, group)
+            for _day, group in sorted(_group_by(facts, _as_of).items()) if len(group) > 1]
+
+
+def _duplicate_key(fields: SeriesFields, source_id: int, day: str) -> str:
+    return _key(*fields, source_id, day)
+
+
+def _duplicate(fields: SeriesFields, group: Sequence[Fact]) -> Finding:
+    """The duplicate finding of one source's figures (sorted by id, two or more) of a day."""
+    ids = tuple(fact.id for fact in group)
+    return Finding("duplicate", _duplicate_key(fields, group[0].source_id, group[0].as_of),
+                   group[0].conflict, ids, _duplicate_severity(group),
+                   _explain_duplicate(group), ids[0])
 
 
 def _duplicate_severity(group: Sequence[Fact]) -> str:
@@ -563,12 +786,14 @@ def _part_exceeds_whole(facts: Sequence[Fact],
         wholes = [fact for fact in members if fact.group is None]
         parts = [fact for fact in members if fact.group is not None]
         pairs.update(_exceeding_pairs(parts, wholes, owned))
-    return [
-        Finding("part_exceeds_whole", _key(part.id, whole.id), part.conflict,
-                tuple(sorted((part.id, whole.id))), _pair_severity((part, whole)),
-                _explain_part(part, whole), whole.id)
-        for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))
-    ]
+    return [_part_finding(part, whole)
+            for part, whole in sorted(pairs, key=lambda pair: (pair[0].id, pair[1].id))]
+
+
+def _part_finding(part: Fact, whole: Fact) -> Finding:
+    return Finding("part_exceeds_whole", _key(part.id, whole.id), part.conflict,
+                   tuple(sorted((part.id, whole.id))), _pair_severity((part, whole)),
+                   _explain_part(part, whole), whole.id)
 
 
 def _exceeding_pairs(parts: Sequence[Fact], wholes: Sequence[Fact],
