@@ -197,11 +197,12 @@ def families(database: db.Database, conflict: str, number: int) -> None:
         for family in range(number) for n in range(6)])
 
 
-def full_run(url: str) -> tuple[dict, list[tuple]]:
+def full_run(url: str, full: bool = True) -> tuple[dict, list[tuple]]:
+    """A run (full unless told) on `url`: its record, and every flag after it."""
     database = db.connect(url)
     try:
-        queued = store.create_run(database, "cli", True)
-        finished = run.execute(database, queued["id"], full=True)
+        queued = store.create_run(database, "cli", full)
+        finished = run.execute(database, queued["id"], full=full)
         flags = database.execute(
             "SELECT id, rule, flag_key, series_key, severity, figure_ids, explanation, status,"
             " first_seen_run, last_seen_run FROM flags ORDER BY id").fetchall()
@@ -240,6 +241,40 @@ def test_a_run_whose_flag_write_fails_once_succeeds_with_the_same_flags(
                                                 "flags_opened", "flags_closed")}
         assert count(url, "flag_figures") == count(clean, "flag_figures")
         assert count(url, "dirty_series") == 0
+    finally:
+        engines.close_pool(clean)
+
+
+def test_an_incremental_run_whose_write_fails_once_leaves_what_a_clean_one_leaves(
+        postgres: Cluster, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures added after a full run, checked incrementally (merged into their series'
+    flags): a batch refused once is done again from the run's state before it."""
+    clean = postgres.create_database()
+    monkeypatch.setattr(run, "FIGURES_PER_BATCH", 60)
+    try:
+        for address in (url, clean):
+            database = db.connect(address)
+            try:
+                families(database, "retry-run", 40)
+                assert full_run(address)[0]["status"] == "succeeded"
+                store.insert_figures(database, [complete_figure(figure(
+                    conflict="retry-run", side=f"Side {family}", source="Source 9",
+                    count=1000 + family)) for family in range(0, 40, 3)])
+            finally:
+                database.close()
+        expected_run, expected_flags = full_run(clean, full=False)
+        assert expected_run["status"] == "succeeded"
+        fail_writes(url, "flag_figures", CODES["serialization_failure"], times=1, after=1)
+        finished, flags = full_run(url, full=False)
+        assert finished["status"] == "succeeded", finished["error"]
+        assert writes_tried(url, "flag_figures") > 3  # refused once, not in the last batch
+        assert flags == expected_flags
+        assert {key: finished[key] for key in ("series_checked", "figures_checked",
+                                               "flags_opened", "flags_closed")} == \
+            {key: expected_run[key] for key in ("series_checked", "figures_checked",
+                                                "flags_opened", "flags_closed")}
+        assert count(url, "flag_figures") == count(clean, "flag_figures")
+        assert count(url, "dirty_series") == count(url, "dirty_figures") == 0
     finally:
         engines.close_pool(clean)
 
