@@ -80,11 +80,15 @@ def main() -> None:
 @db_option
 def serve(host: str | None, port: int | None, db_path: str | None) -> None:
     """Serve the API with waitress (a production WSGI server)."""
+    from .server import CannotListen
     from .server import serve as run_server
 
     settings = _settings(db_path, host=host, port=port)
     _open(settings).close()
-    run_server(settings)
+    try:
+        run_server(settings)
+    except CannotListen as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.group()

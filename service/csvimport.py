@@ -141,8 +141,10 @@ def whole_number(text: str) -> int:
     return int(match.group(1))
 
 
-def _cell_values(row_cells: Mapping[str, str], inputs: list[str]) -> dict[str, Any]:
-    """The row's non-empty input cells, whole-number columns as int; raises ValidationError."""
+def _cell_values(row_cells: Mapping[str, str],
+                 inputs: list[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The row's non-empty input cells, whole-number columns as int, and the errors of the
+    cells that are not whole numbers (left out of the values)."""
     data: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for column in inputs:
@@ -157,19 +159,25 @@ def _cell_values(row_cells: Mapping[str, str], inputs: list[str]) -> dict[str, A
                                   "separators)."]
         else:
             data[column] = text
-    if errors:
-        raise ValidationError(errors)
-    return data
+    return data, errors
 
 
 def _row(row: int, cells: Mapping[str, str], inputs: list[str], conflict: str | None,
          update: bool, schema: FigureIn, seen_ids: dict[int, int]) -> ImportRow:
     figure_id = _figure_id(cells, seen_ids) if update else None
-    data = _cell_values(cells, inputs)
+    data, cell_errors = _cell_values(cells, inputs)
     if conflict:
         data["conflict"] = conflict
     if figure_id is None:
-        return ImportRow(row, figure=complete_figure(schema.load(data)))
+        try:  # every bad field of the row at once, as a JSON figure gets them
+            figure = schema.load(data)
+        except ValidationError as error:
+            raise ValidationError({**error.normalized_messages(), **cell_errors}) from None
+        if cell_errors:
+            raise ValidationError(cell_errors)
+        return ImportRow(row, figure=complete_figure(figure))
+    if cell_errors:
+        raise ValidationError(cell_errors)
     seen_ids[figure_id] = row
     status = cells.get("status", "").strip()
     reason = cells.get("retraction_reason", "")

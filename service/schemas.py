@@ -265,7 +265,8 @@ def figure_rule_errors(figure: dict[str, Any],
         add("as_of", "May not be after reported_on: a figure cannot count past the day "
                      "it was given.")
     if figure.get("period_start") and as_of and figure["period_start"] > as_of:
-        add("period_start", "May not be after as_of.")
+        add("period_start", "May not be after as_of." if figure.get("as_of") else
+            "May not be after as_of, which is reported_on when not given.")
     count_high = figure.get("count_high")
     if count_high is not None:
         if figure.get("qualifier", "exact") != "exact":

@@ -155,7 +155,13 @@ def create_server(app: Any, settings: Settings) -> Any:
     return server
 
 
+class CannotListen(RuntimeError):
+    """The address to serve on cannot be taken (a port in use, an address not ours)."""
+
+
 def serve(settings: Settings) -> None:
+    """Serve the app with waitress until stopped; raises CannotListen (one line) when
+    the address cannot be bound, before the schedule starts or anything is logged."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger(__name__)
@@ -167,12 +173,17 @@ def serve(settings: Settings) -> None:
         if (request.content_length or 0) >= LARGE_BODY_BYTES:
             release_free_memory()
 
+    try:
+        server = create_server(app, settings)  # binds the socket: before anything starts
+    except OSError as error:
+        raise CannotListen(f"Cannot listen on {settings.host}:{settings.port}: "
+                           f"{error.strerror or error}. Set PORT (or --port) to a free "
+                           "port, or HOST to an address of this machine.") from None
     scheduler = start_scheduler(settings.db_path, settings.reconcile_seconds)
     app.extensions["casualty_tracker_scheduler"] = scheduler
     log.info("casualty-tracker serving on http://%s:%s (database %s; reconciliation %s)",
              settings.host, settings.port, describe(settings.db_path),
              f"every {settings.reconcile_seconds} s" if scheduler else "schedule off")
-    server = create_server(app, settings)
     try:
         server.run()
     finally:

@@ -3,13 +3,16 @@ version check and CASUALTY_TRACKER_DB."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import figure
+from realserver import cli, environment
 
 from service import create_app, db
 from service.cli import main
@@ -223,3 +226,21 @@ def test_bad_setting_in_the_environment_is_a_clear_error(tmp_path: Path) -> None
     result = runner.invoke(main, ["seed", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2
     assert "CASUALTY_TRACKER_PUBLIC_READ" in result.stderr
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(db_path: Path | str) -> None:
+    # A port already taken (another server, or ./scripts/run started twice): one line
+    # naming the address and what to do, before anything claims to be serving.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = subprocess.run([cli(), "serve", "--port", str(port), "--db", str(db_path)],
+                                  env=environment(db_path), capture_output=True, text=True,
+                                  timeout=60)
+    assert finished.returncode == 1
+    assert finished.stdout == ""
+    lines = finished.stderr.strip().splitlines()
+    assert lines == [f"Error: Cannot listen on 127.0.0.1:{port}: Address already in use."
+                     " Set PORT (or --port) to a free port, or HOST to an address of this"
+                     " machine."], finished.stderr

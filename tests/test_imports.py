@@ -264,6 +264,16 @@ def test_row_numbers_count_the_hxl_row_and_records_not_lines(
                                  "row 6": {"reported_on": [DATE_ERROR]}}
 
 
+def test_a_row_names_every_bad_field_at_once(client: FlaskClient, editor: dict[str, str],
+                                            database: sqlite_utils.Database) -> None:
+    # as a JSON figure does: a whole-number error does not hide the row's other errors
+    text = f"{HEADER}\r\n{NK},,killed,,abc,2020-1-5\r\n"
+    problem = refused(client, database, text, editor)
+    assert problem["errors"] == {"row 2": {
+        "source": ["Missing data for required field."],
+        "count": [whole_number_error("abc")], "reported_on": [DATE_ERROR]}}
+
+
 @pytest.mark.parametrize(("text", "errors"), [
     (f"conflict,source,category,count\r\n{NK},A,killed,5\r\n",
      {"columns": ["Missing required column 'reported_on'."]}),

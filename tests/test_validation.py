@@ -95,8 +95,11 @@ def test_period_start_may_not_be_after_as_of(refused: Callable) -> None:
 
 
 def test_period_start_may_not_be_after_the_defaulted_as_of(refused: Callable) -> None:
-    refused("POST", FIGURES, 422, "period_start",
-            json=figure(reported_on="2020-10-04", period_start="2020-10-05"))
+    body = refused("POST", FIGURES, 422, "period_start",
+                   json=figure(reported_on="2020-10-04", period_start="2020-10-05"))
+    # no as_of was sent: the message says which date it was compared with
+    assert body["errors"]["period_start"] == [
+        "May not be after as_of, which is reported_on when not given."]
 
 
 def test_unknown_category(refused: Callable) -> None:
