@@ -23,13 +23,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         series,
         sources,
     )
+    from .api.unit_of_work import App
     from .errors import register_error_handlers
     from .openapi import make_api
     from .reconcile.schedule import RunLauncher
     from .web import init_app as init_pages
 
     settings = settings or Settings.from_env()
-    app = Flask(__name__, static_folder=None)  # the pages serve their own static files
+    app = App(__name__, static_folder=None)  # the pages serve their own static files
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import sqlite_utils
@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from . import auth, csvexport, csvimport, db, engines, seeds, store
 from .config import ConfigError, Settings, database_target
 from .reconcile import run
+from .retry import retrying
 from .schemas import ROLES, SLUG
 
 
@@ -47,6 +48,20 @@ def _open(settings: Settings) -> sqlite_utils.Database:
                                    f"{engines.one_line(error, str(settings.db_path))}") from None
     click.get_current_context().call_on_close(database.close)
     return database
+
+
+T = TypeVar("T")
+
+
+def _retrying(work: Callable[[], T]) -> T:
+    """A command's store call, run again when the engine asks (service/retry.py); when every
+    try failed, one line instead of a traceback (each try was rolled back whole)."""
+    try:
+        return retrying(work)
+    except engines.RETRYABLE_ERRORS as error:
+        raise click.ClickException(
+            "The database could not complete the command because of concurrent changes, "
+            f"even when retried; nothing was changed. ({engines.one_line(error)})") from None
 
 
 db_option = click.option("--db", "db_path", metavar="PATH",
@@ -88,7 +103,7 @@ def keys() -> None:
 def keys_create(role: str, name: str, db_path: str | None) -> None:
     """Print a new token (only the token) on standard output; only its hash is stored."""
     database = _open(_settings(db_path))
-    click.echo(auth.create_key(database, role, name))
+    click.echo(_retrying(lambda: auth.create_key(database, role, name)))
 
 
 @keys.command("revoke")
@@ -96,7 +111,8 @@ def keys_create(role: str, name: str, db_path: str | None) -> None:
 @db_option
 def keys_revoke(name: str, db_path: str | None) -> None:
     """Revoke tokens by name; they are refused from the next request on."""
-    revoked = store.revoke_api_keys(_open(_settings(db_path)), name)
+    database = _open(_settings(db_path))
+    revoked = _retrying(lambda: store.revoke_api_keys(database, name))
     if not revoked:
         raise click.ClickException(f"No live token is named {name!r}.")
     click.echo(f"Revoked {revoked} token(s) named {name!r}.", err=True)
@@ -121,7 +137,7 @@ def seed(if_empty: bool, db_path: str | None) -> None:
     if if_empty and store.count_figures(database):
         click.echo("The database already holds figures; seeds not loaded.")
         return
-    result = seeds.load_seeds(database)
+    result = _retrying(lambda: seeds.load_seeds(database))
     click.echo(f"Seeds loaded: {result.figures_added} figures and "
                f"{result.disputes_added} disputes added.")
 
@@ -132,7 +148,7 @@ def seed(if_empty: bool, db_path: str | None) -> None:
 def reconcile(full: bool, db_path: str | None) -> None:
     """Run one reconciliation now and print a summary by rule."""
     database = _open(_settings(db_path))
-    queued = store.create_run(database, "cli", full)
+    queued = _retrying(lambda: store.create_run(database, "cli", full))
     finished = run.execute(database, queued["id"], full=full)
     click.echo(f"Run {finished['id']} {finished['status']}"
                f"{' (full)' if full else ''}: {finished['series_checked']} series, "
@@ -164,7 +180,7 @@ def import_csv(csv_file: str, conflict: str | None, update: bool, db_path: str |
                 click.progressbar(length=size, label="Reading", file=sys.stderr) as bar:
             parsed = csvimport.parse_import(_tracking(handle, bar), conflict, update=update)
         before = _versions(database, [r.figure_id for r in parsed.rows if r.figure_id])
-        ids = csvimport.store_import(database, parsed)
+        ids = _retrying(lambda: csvimport.store_import(database, parsed))
     except UnicodeDecodeError:
         raise click.ClickException(f"{csv_file} is not UTF-8 text.") from None
     except ValidationError as error:

@@ -25,6 +25,7 @@ from .csvio import (
     stream_csv,
 )
 from .reconcile.report import build_report
+from .retry import retrying
 
 PAGE_ROWS = 1_000
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9-]+")
@@ -55,7 +56,9 @@ def _keyset_pages(fetch: Callable[[int, int], Sequence[Any]],
                   key: Callable[[Any], int]) -> Iterator[Any]:
     after = 0
     while True:
-        page = fetch(after, PAGE_ROWS)
+        # a page is a read of its own: read again if the engine asks (its answer's
+        # headers are sent by now, so the request itself cannot be run again)
+        page = retrying(lambda after=after: fetch(after, PAGE_ROWS))
         yield from page
         if len(page) < PAGE_ROWS:
             return

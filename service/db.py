@@ -183,6 +183,11 @@ def _postgres_version(database: engines.PgDatabase) -> int:
 
 
 def _version_message(where: str, version: int) -> str:
+    """Why a PostgreSQL database is refused; a newer one is named as SQLite's file is."""
+    if version > SCHEMA_VERSION:
+        return (f"{where} has schema version {version}, newer than this casualty-tracker, "
+                f"which needs version {SCHEMA_VERSION}: it was made by a later release. "
+                "Upgrade casualty-tracker to open it; the database was left unchanged.")
     return (f"{where} has schema version {version}, but this casualty-tracker needs version "
             f"{SCHEMA_VERSION}. Point CASUALTY_TRACKER_DB at a casualty-tracker database "
             "made by this version, or at an empty database to start afresh.")

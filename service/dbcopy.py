@@ -2,14 +2,19 @@
 
 Part of the storage layer (it speaks SQL, like store.py and db.py). Every table is copied
 row by row, unchanged (ids, versions, timestamps, token hashes), inside one write
-transaction on the target, so a copy that fails half-way leaves the target as it was. The
+transaction on the target, so a copy that fails half-way leaves the target as it was, and
+from one read snapshot of the source. Rows are read and written a batch at a time
+(BATCH_ROWS), so a table of any size is copied in bounded memory in either direction. The
 target must be empty (a new SQLite file or an empty PostgreSQL database; its schema is
 created first) and both must have this code's schema version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import db, engines
 
@@ -41,7 +46,7 @@ def copy_database(source: Path | str, target: Path | str) -> dict[str, int]:
 
 def _copy(src: db.Database, dst: db.Database, target_name: str) -> dict[str, int]:
     copied: dict[str, int] = {}
-    with db.write_transaction(dst):
+    with _snapshot(src), db.write_transaction(dst):
         for table in TABLES:
             if table != "reconciliation_lease" and dst.execute(
                     f"SELECT count(*) FROM {table}").fetchone()[0]:
@@ -49,14 +54,49 @@ def _copy(src: db.Database, dst: db.Database, target_name: str) -> dict[str, int
                                 "into a new file or an empty database.")
         dst.execute("DELETE FROM reconciliation_lease")  # the new schema's row: replaced
         for table in TABLES:
-            cursor = src.execute(f"SELECT * FROM {table}")
-            columns = ", ".join(f'"{d[0]}"' for d in cursor.description)
-            marks = ", ".join("?" for _ in cursor.description)
-            insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
             copied[table] = 0
-            while batch := cursor.fetchmany(BATCH_ROWS):
-                dst.conn.executemany(insert, batch)
-                copied[table] += len(batch)
+            with _reading(src, table) as (columns, fetch):
+                names = ", ".join(f'"{column}"' for column in columns)
+                marks = ", ".join("?" for _ in columns)
+                insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+                while batch := fetch(BATCH_ROWS):
+                    dst.conn.executemany(insert, batch)
+                    copied[table] += len(batch)
             if isinstance(dst, engines.PgDatabase) and table in engines.ID_TABLES:
                 dst.reset_identity(table)
     return copied
+
+
+@contextmanager
+def _snapshot(src: db.Database) -> Iterator[None]:
+    """One read transaction on the source for the whole copy: every table is read from the
+    same snapshot (a copy of a database still being written stays consistent), and
+    PostgreSQL's server-side cursors need a transaction to live in."""
+    src.execute("BEGIN")  # PostgreSQL: REPEATABLE READ, READ ONLY (engines.py)
+    try:
+        yield
+    finally:
+        src.conn.rollback()  # it only read
+
+
+Fetch = Callable[[int], Sequence[Sequence[Any]]]
+
+
+@contextmanager
+def _reading(src: db.Database, table: str) -> Iterator[tuple[list[str], Fetch]]:
+    """(column names, fetchmany) over every row of `table`, read a batch at a time so a
+    table of any size is copied in bounded memory: SQLite's cursor steps through the file
+    as rows are fetched; on PostgreSQL a plain cursor would receive the whole result at
+    once, so a server-side (named) cursor hands the rows over a batch at a time."""
+    sql = f"SELECT * FROM {table}"
+    if isinstance(src, engines.PgDatabase):
+        with src.connection.cursor(name=f"copy_{table}") as cursor:
+            cursor.itersize = BATCH_ROWS
+            cursor.execute(sql)
+            yield [column.name for column in cursor.description or ()], cursor.fetchmany
+        return
+    cursor = src.execute(sql)
+    try:
+        yield [column[0] for column in cursor.description], cursor.fetchmany
+    finally:
+        cursor.close()

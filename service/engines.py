@@ -8,7 +8,8 @@ lastrowid, iteration), `db.query(sql, params)` (dicts), `db.conn.execute` /
 place, what PostgreSQL spells differently:
 
 - `?` placeholders become `%s` (and a literal `%` becomes `%%`);
-- BEGIN IMMEDIATE becomes BEGIN plus `pg_advisory_xact_lock(WRITE_LOCK)`: writers are
+- BEGIN IMMEDIATE becomes BEGIN ISOLATION LEVEL READ COMMITTED (whatever the server's
+  default) plus `pg_advisory_xact_lock(WRITE_LOCK)`: writers are
   serialised exactly as SQLite serialises them, so the store's read-then-write logic stays
   correct at READ COMMITTED, where PostgreSQL raises no serialization failure, and since
   every writer takes this one lock first, writers cannot deadlock each other;
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import psycopg.errors
 import psycopg_pool
 from psycopg.rows import dict_row
 
@@ -42,6 +44,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 # Errors that mean "the database cannot be used right now" (not "your request is wrong").
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError,
                                                    psycopg_pool.PoolTimeout)
+# Errors after which the engine asks for the transaction to be run again (it rolled it
+# back): serialization failures (40001) and deadlocks (40P01). service/retry.py acts on them.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.errors.SerializationFailure,
+                                                 psycopg.errors.DeadlockDetected)
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error,
                                                 psycopg_pool.PoolTimeout)
@@ -268,8 +274,13 @@ class PgDatabase:
         keyword = sql.strip().upper()
         connection = self.connection
         if keyword == "BEGIN IMMEDIATE":
-            # one round trip: other writers wait for every one taken under the lock
-            connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
+            # one round trip: other writers wait for every one taken under the lock.
+            # READ COMMITTED whatever the server's default_transaction_isolation: at
+            # REPEATABLE READ or SERIALIZABLE the snapshot would be taken by the lock's own
+            # SELECT, before the wait, and every writer that waited would read stale rows
+            # and fail with a serialization failure (tests/test_postgres_retry.py)
+            connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED;"
+                               f" SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
             return PgCursor(connection.cursor(), False)
         if keyword in ("BEGIN", "BEGIN DEFERRED"):
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .db import DatabaseUnavailable, SchemaVersionError
-from .engines import one_line
+from .engines import RETRYABLE_ERRORS, one_line
 from .store import Conflict, Invalid, NotFound
 
 PROBLEM_TYPE = "urn:casualty-tracker:problem:"
@@ -150,6 +150,18 @@ def register_error_handlers(app: Flask) -> None:
         return problem(503, "Service Unavailable",
                        "The database is busy; nothing was changed. Try again shortly.",
                        headers={"Retry-After": "1"})
+
+    def _retries_exhausted(error: Exception) -> Response:
+        # a serialization failure or deadlock that every retry met (api/unit_of_work.py):
+        # each try was rolled back, so nothing was changed
+        log.warning("database conflict after retries: %s", one_line(error))
+        return problem(503, "Service Unavailable",
+                       "The database could not complete the request because of concurrent "
+                       "changes, even when retried; nothing was changed. Try again shortly.",
+                       kind="database-conflict", headers={"Retry-After": "1"})
+
+    for retryable in RETRYABLE_ERRORS:  # more specific than psycopg.OperationalError below
+        app.register_error_handler(retryable, _retries_exhausted)
 
     @app.errorhandler(DatabaseUnavailable)
     @app.errorhandler(SchemaVersionError)

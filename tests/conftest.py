@@ -7,7 +7,8 @@ PostgreSQL cluster is a throwaway one started once per session (tests/pgcluster.
 Where no PostgreSQL server can be started, one line says so and SQLite runs alone; in CI
 (CI=true) that is an error instead. CASUALTY_TRACKER_TEST_ENGINES=sqlite (or postgresql)
 runs one engine only. A test that checks something only one engine has (SQLite files, WAL)
-is marked `sqlite_only`.
+is marked `sqlite_only`. Module-scoped set-ups (a real server shared by a module's tests)
+use `module_engine` and `module_db_path` the same way.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     no_postgres, no_sqlite = config.stash[_NO_POSTGRES], config.stash[_NO_SQLITE]
     keep, drop = [], []
     for item in items:
-        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        engine = params.get("engine") or params.get("module_engine")
         unwanted = (engine == "sqlite" and no_sqlite) or (engine == "postgresql" and (
             no_postgres or item.get_closest_marker("sqlite_only")))
         if unwanted:
@@ -113,6 +115,27 @@ def db_path(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path
     url = request.getfixturevalue("pg_shared_url")
     pgcluster.reset(url)
     return url
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def module_engine(request: pytest.FixtureRequest) -> str:
+    """`engine` for a module's shared fixtures (a real server, a seeded site): a module
+    runs once per engine, its tests grouped by engine, each engine's set-up made once."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def module_db_path(module_engine: str, tmp_path_factory: pytest.TempPathFactory,
+                   request: pytest.FixtureRequest) -> Iterator[Path | str]:
+    """A database for the module on `module_engine`: a new SQLite file, or a new
+    PostgreSQL database of its own (the per-test `db_path` database is emptied by every
+    test, so it cannot serve a module)."""
+    if module_engine == "sqlite":
+        yield tmp_path_factory.mktemp("module-db") / "casualty-tracker.db"
+        return
+    url = request.getfixturevalue("pg_cluster").create_database()
+    yield url
+    engines.close_pool(url)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """A body over the limit is a problem+json 413 however large (API §3), on the real server:
 answered without reading the body first, and readable by a client that sends its whole body
-before reading the answer (Python's http.client, requests)."""
+before reading the answer (Python's http.client, requests). On SQLite and on PostgreSQL:
+the server answers before the database is involved, but what it stores (nothing, or a whole
+import) is checked on each."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from realserver import HOST, Server, running_server
@@ -19,9 +22,11 @@ BLOCK = b"x" * 65536
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory,
+           module_db_path: Path | str) -> Iterator[tuple[Server, str]]:
+    """A real server limited to 1 MB bodies, on each engine in turn (module_engine)."""
     work = tmp_path_factory.mktemp("body-limit")
-    db_path = work / "limit.db"
+    db_path = module_db_path
     connection = db.connect(db_path)
     token = auth.create_key(connection, "editor", "limit")
     connection.close()

@@ -30,10 +30,12 @@ SERIOUS = ("serious", "critical")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A real server over a database with the seeds and the example conflict, reconciled."""
+def site(tmp_path_factory: pytest.TempPathFactory,
+         module_db_path: Path | str) -> Iterator[dict[str, Any]]:
+    """A real server over a database with the seeds and the example conflict, reconciled
+    (on each engine in turn: module_engine)."""
     tmp = tmp_path_factory.mktemp("site")
-    db_path = tmp / "site.db"
+    db_path = module_db_path
     env = environment(db_path)
     subprocess.run([cli(), "seed", "--db", str(db_path)], env=env, check=True,
                    capture_output=True)
@@ -226,8 +228,7 @@ def test_the_pages_pass_the_accessibility_check(visit: Any, site: dict[str, Any]
 
 
 def test_pages_need_a_signed_in_reader_when_reading_is_not_public(
-        browser: Any, tmp_path: Path) -> None:
-    db_path = tmp_path / "private.db"
+        browser: Any, tmp_path: Path, db_path: Path | str) -> None:
     env = environment(db_path)
     subprocess.run([cli(), "seed", "--db", str(db_path)], env=env, check=True,
                    capture_output=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +27,11 @@ PASSAGE = (
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A real server over an empty database, with an editor's token."""
+def site(tmp_path_factory: pytest.TempPathFactory,
+         module_db_path: Path | str) -> Iterator[dict[str, Any]]:
+    """A real server over an empty database (each engine in turn), with an editor's token."""
     tmp = tmp_path_factory.mktemp("extract-site")
-    db_path = tmp / "site.db"
+    db_path = module_db_path
     env = environment(db_path)
     token = subprocess.run([cli(), "keys", "create", "--role", "editor", "--name",
                             "Editor Example", "--db", str(db_path)], env=env, check=True,

@@ -59,9 +59,9 @@ MUST_SUCCEED = {
     "GET /api/v1/exports/figures.csv", "GET /api/v1/exports/flags.csv",
     "GET /api/v1/exports/report.csv", "POST /api/v1/imports", "GET /api/v1/health",
 }
-#: status codes seen, by "METHOD /path" of the operation (documented methods only)
-SEEN: dict[str, Counter[int]] = {}
-ON_EXISTING: dict[str, Counter[int]] = {}
+#: status codes seen, by engine, then "METHOD /path" of the operation (documented methods)
+SEEN: dict[str, dict[str, Counter[int]]] = {}
+ON_EXISTING: dict[str, dict[str, Counter[int]]] = {}
 #: Operations on one seeded object that must answer 2xx at least once when fuzzed on it.
 MUST_SUCCEED_ON_EXISTING = {
     "GET /api/v1/figures/{figure_id}", "PATCH /api/v1/figures/{figure_id}",
@@ -98,9 +98,11 @@ on_existing_objects = _load_schema(EXISTING).include(path_regex=r"\{")
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, dict[str, str]]]:
-    """A fresh app on a seeded, reconciled database, and an editor's Authorization header."""
-    path = tmp_path_factory.mktemp("fuzz") / "casualty-tracker.db"
+def fuzzed(module_db_path: Path | str) -> Iterator[tuple[Flask, dict[str, str]]]:
+    """A fresh app on a seeded, reconciled database, and an editor's Authorization header;
+    on each engine in turn (module_engine), so the same random requests meet SQLite and
+    PostgreSQL."""
+    path = module_db_path
     app = create_app(Settings(db_path=path, reconcile_seconds=0))
     database = db.connect(path)
     try:
@@ -129,44 +131,48 @@ def test_the_document_lists_every_operation() -> None:
 @settings(max_examples=MAX_EXAMPLES // 2, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
-def test_api_on_existing_objects(case: schemathesis.Case,
-                                 fuzzed: tuple[Flask, dict[str, str]]) -> None:
-    call_and_check(case, fuzzed, ON_EXISTING)
+def test_api_on_existing_objects(case: schemathesis.Case, fuzzed: tuple[Flask, dict[str, str]],
+                                 module_engine: str) -> None:
+    call_and_check(case, fuzzed, ON_EXISTING.setdefault(module_engine, {}))
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
-def test_api(case: schemathesis.Case, fuzzed: tuple[Flask, dict[str, str]]) -> None:
-    call_and_check(case, fuzzed)
+def test_api(case: schemathesis.Case, fuzzed: tuple[Flask, dict[str, str]],
+             module_engine: str) -> None:
+    call_and_check(case, fuzzed, SEEN.setdefault(module_engine, {}))
 
 
 def call_and_check(case: schemathesis.Case, fuzzed: tuple[Flask, dict[str, str]],
-                   seen: dict[str, Counter[int]] | None = None) -> None:
+                   seen: dict[str, Counter[int]]) -> None:
     app, headers = fuzzed
     response = case.call_and_validate(app=app, headers=headers, checks=CHECKS)
     if case.method.upper() == case.operation.method.upper():
-        (SEEN if seen is None else seen).setdefault(
-            f"{case.method.upper()} {case.path}", Counter())[response.status_code] += 1
+        seen.setdefault(f"{case.method.upper()} {case.path}", Counter())[
+            response.status_code] += 1
 
 
-def test_the_fuzzing_reached_every_operation() -> None:
-    """Runs after the fuzzing tests (file order): every operation was called, and those
-    that a valid request can always reach answered 2xx at least once."""
-    assert set(SEEN) == {f"{r.ok().method.upper()} {r.ok().path}"
+def test_the_fuzzing_reached_every_operation(module_engine: str) -> None:
+    """Runs after the fuzzing tests of its engine (file order, grouped by engine): every
+    operation was called, and those that a valid request can always reach answered 2xx
+    at least once."""
+    seen, seen_on_existing = SEEN[module_engine], ON_EXISTING[module_engine]
+    assert set(seen) == {f"{r.ok().method.upper()} {r.ok().path}"
                          for r in schema.get_all_operations()}
-    succeeded = {operation for operation, statuses in SEEN.items()
+    succeeded = {operation for operation, statuses in seen.items()
                  if any(200 <= status < 300 for status in statuses)}
     assert succeeded >= MUST_SUCCEED, sorted(MUST_SUCCEED - succeeded)
-    on_existing = {operation for operation, statuses in ON_EXISTING.items()
+    on_existing = {operation for operation, statuses in seen_on_existing.items()
                    if any(200 <= status < 300 for status in statuses)}
     assert on_existing >= MUST_SUCCEED_ON_EXISTING, sorted(MUST_SUCCEED_ON_EXISTING
                                                            - on_existing)
-    cases = sum(sum(statuses.values()) for statuses in SEEN.values())
-    more = sum(sum(statuses.values()) for statuses in ON_EXISTING.values())
-    assert cases >= 25 * 10, SEEN
-    print(f"\nschemathesis: {cases} cases on {len(SEEN)} operations, then {more} on "
-          f"{len(ON_EXISTING)} operations on existing objects:",
-          {operation: dict(statuses) for operation, statuses in sorted(SEEN.items())},
-          {operation: dict(statuses) for operation, statuses in sorted(ON_EXISTING.items())})
+    cases = sum(sum(statuses.values()) for statuses in seen.values())
+    more = sum(sum(statuses.values()) for statuses in seen_on_existing.values())
+    assert cases >= 25 * 10, seen
+    print(f"\nschemathesis ({module_engine}): {cases} cases on {len(seen)} operations, then "
+          f"{more} on {len(seen_on_existing)} operations on existing objects:",
+          {operation: dict(statuses) for operation, statuses in sorted(seen.items())},
+          {operation: dict(statuses)
+           for operation, statuses in sorted(seen_on_existing.items())})

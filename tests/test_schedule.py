@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from service import db as service_db
-from service import store
+from service import engines, store
 from service.reconcile.schedule import start_scheduler
 from service.schemas import FigureIn, complete_figure
 
 CLI = str(Path(sys.executable).parent / "casualty-tracker")
 
 
-def contradicting_pair(db_path: Path) -> None:
+def contradicting_pair(db_path: Path | str) -> None:
     database = service_db.connect(db_path)
     try:
         store.insert_figures(database, [complete_figure(FigureIn().load(
@@ -36,7 +36,7 @@ def contradicting_pair(db_path: Path) -> None:
         database.close()
 
 
-def runs(db_path: Path) -> list[tuple]:
+def runs(db_path: Path | str) -> list[tuple]:
     connection = service_db.connect(db_path)
     try:
         return connection.execute(
@@ -104,7 +104,7 @@ def health(url: str) -> dict | None:
 
 
 @contextmanager
-def server(db_path: Path, reconcile_seconds: str, log: Path) -> Iterator[str]:
+def server(db_path: Path | str, reconcile_seconds: str, log: Path) -> Iterator[str]:
     env = {**os.environ, "CASUALTY_TRACKER_RECONCILE_SECONDS": reconcile_seconds}
     env.pop("CASUALTY_TRACKER_DB", None)
     port = free_port()
@@ -131,8 +131,15 @@ def server(db_path: Path, reconcile_seconds: str, log: Path) -> Iterator[str]:
             process.wait(timeout=5)
 
 
-def test_a_server_runs_the_schedule_and_health_says_so(tmp_path: Path) -> None:
-    scheduled, unscheduled = tmp_path / "scheduled.db", tmp_path / "unscheduled.db"
+def test_a_server_runs_the_schedule_and_health_says_so(
+        tmp_path: Path, db_path: Path | str, engine: str,
+        request: pytest.FixtureRequest) -> None:
+    """On each engine: a PostgreSQL-backed server's schedule takes the lease there too."""
+    scheduled = db_path
+    unscheduled = tmp_path / "unscheduled.db" if engine == "sqlite" \
+        else request.getfixturevalue("pg_cluster").create_database()
+    if engine == "postgresql":
+        request.addfinalizer(lambda: engines.close_pool(str(unscheduled)))
     contradicting_pair(scheduled)
     contradicting_pair(unscheduled)
     with server(scheduled, "1", tmp_path / "scheduled.log") as on, \

@@ -1,8 +1,15 @@
-"""Schema 1 -> 2, upgraded in place at start-up (API §5; issue 9).
+"""Schema 1 -> 2 -> 3, upgraded in place at start-up (API §5; issue 9), on both engines.
 
 tests/data/schema1.db was made by the previous release's own code (commit b5f4ee2) with
 tests/data/make_schema1_db.py, which says how. Each test upgrades a copy with today's code
-and compares what was there before - read with plain sqlite3 - with what is there after.
+and compares what was there before - read with plain sqlite3 or psycopg - with what is
+there after.
+
+On PostgreSQL (issue 12) the 1.0 release never ran, so its counterpart is the same 1.0
+database rebuilt in PostgreSQL at schema 1: the file's own DDL (translated as
+engines.postgres_ddl translates schema.sql) and every row, with schema_version 1. Opening it
+runs the same numbered migration steps in place, in one transaction, as SQLite's upgrade
+(db.prepare_postgres), and every test below checks the same things there.
 """
 
 from __future__ import annotations
@@ -10,15 +17,19 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from flask.testing import FlaskClient
+from psycopg.rows import dict_row
 
-from service import create_app, db, migrations, store
+from service import create_app, db, engines, migrations, store
 from service.cli import main
 from service.config import Settings
 from service.names import fold
@@ -37,8 +48,16 @@ UNCHANGED_TABLES = ("figure_versions", "flag_figures", "api_keys", "idempotency_
                     "reconciliation_runs", "reconciliation_lease")
 
 
-def rows(path: Path, sql: str) -> list[dict[str, Any]]:
-    """Rows as dicts, read with plain sqlite3 (no upgrade, no casualty-tracker code)."""
+Target = Path | str
+"""A SQLite file, or a postgresql:// URL."""
+
+
+def rows(path: Target, sql: str) -> list[dict[str, Any]]:
+    """Rows as dicts, read with plain sqlite3 or psycopg (no upgrade, no casualty-tracker
+    code)."""
+    if engines.is_url(path):
+        with psycopg.connect(str(path), row_factory=dict_row) as connection:
+            return list(connection.execute(sql.encode()).fetchall())
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     try:
@@ -47,11 +66,76 @@ def rows(path: Path, sql: str) -> list[dict[str, Any]]:
         conn.close()
 
 
-def user_version(path: Path) -> int:
+def execute(path: Target, *statements: str) -> None:
+    """Run statements outside casualty-tracker's code (committed)."""
+    if engines.is_url(path):
+        with psycopg.connect(str(path), autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement.encode())
+        return
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def user_version(path: Target) -> int:
+    """The schema version: SQLite's PRAGMA user_version, PostgreSQL's schema_version row."""
+    if engines.is_url(path):
+        return rows(path, "SELECT version FROM schema_version")[0]["version"]
     return rows(path, "PRAGMA user_version")[0]["user_version"]
 
 
-def state(path: Path) -> dict[str, list[dict[str, Any]]]:
+def set_version(path: Target, version: int) -> None:
+    execute(path, f"UPDATE schema_version SET version = {version}" if engines.is_url(path)
+            else f"PRAGMA user_version = {version}")
+
+
+def columns_of(path: Target, table: str) -> set[str]:
+    if engines.is_url(path):
+        return {row["column_name"] for row in rows(
+            path, "SELECT column_name FROM information_schema.columns"
+                  f" WHERE table_schema = current_schema() AND table_name = '{table}'")}
+    return {row["name"] for row in rows(path, f"PRAGMA table_info({table})")}
+
+
+def has_table(path: Target, table: str) -> bool:
+    if engines.is_url(path):
+        return bool(rows(path, "SELECT table_name FROM information_schema.tables WHERE"
+                               f" table_schema = current_schema() AND table_name = '{table}'"))
+    return bool(rows(path, f"SELECT name FROM sqlite_master WHERE name = '{table}'"))
+
+
+def schema1_in_postgres(url: str) -> str:
+    """The 1.0 file rebuilt in the (empty) PostgreSQL database at `url`, at schema 1."""
+    with closing(sqlite3.connect(DATA / "schema1.db")) as old, psycopg.connect(url) as new:
+        for statement in engines.POSTGRES_PREAMBLE:
+            new.execute(statement.encode())
+        new.execute("UPDATE schema_version SET version = 1")
+        tables = [name for name, in old.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
+        for (sql,) in old.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
+                                  " ORDER BY type = 'index', rowid"):
+            sql = sql.replace("    full INTEGER", '    "full" INTEGER')  # reserved in PG
+            new.execute(engines.postgres_ddl(sql).encode())
+        for table in tables:
+            cursor = old.execute(f"SELECT * FROM {table}")
+            names = ", ".join(f'"{d[0]}"' for d in cursor.description)
+            marks = ", ".join("%s" for _ in cursor.description)
+            with new.cursor() as insert:
+                insert.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})".encode(),
+                                   cursor.fetchall())
+            if table in engines.ID_TABLES:
+                insert_id = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), " \
+                            f"coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"
+                new.execute(insert_id.encode())
+    return url
+
+
+def state(path: Target) -> dict[str, list[dict[str, Any]]]:
     """Every row that matters, schema-1 columns only, in a stable order."""
     return {
         "figures": rows(path, f"SELECT {', '.join(SCHEMA_1_FIGURE_COLUMNS)} FROM figures"
@@ -66,21 +150,39 @@ def state(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def old_db(tmp_path: Path) -> Path:
-    """A copy of the schema-1 file, never opened by today's code yet."""
-    path = tmp_path / "casualty-tracker.db"
-    shutil.copyfile(DATA / "schema1.db", path)
-    assert user_version(path) == 1
-    return path
+def schema1(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
+        Callable[[str], Target]]:
+    """schema1(name) -> a new schema-1 database, never opened by today's code yet: a copy
+    of the file, or the file rebuilt in a new PostgreSQL database."""
+    made: list[str] = []
+
+    def make(name: str) -> Target:
+        if engine == "sqlite":
+            path = tmp_path / f"{name}.db"
+            shutil.copyfile(DATA / "schema1.db", path)
+        else:
+            path = schema1_in_postgres(request.getfixturevalue("pg_cluster").create_database())
+            made.append(path)
+        assert user_version(path) == 1
+        return path
+
+    yield make
+    for url in made:
+        engines.close_pool(url)
 
 
-def upgrade(path: Path) -> sqlite_utils.Database:
+@pytest.fixture
+def old_db(schema1: Callable[[str], Target]) -> Target:
+    return schema1("casualty-tracker")
+
+
+def upgrade(path: Target) -> sqlite_utils.Database:
     connection = db.connect(path)
     assert user_version(path) == db.SCHEMA_VERSION  # 3 since issue 10 (open_flags)
     return connection
 
 
-def client_for(path: Path) -> FlaskClient:
+def client_for(path: Target) -> FlaskClient:
     return create_app(Settings(db_path=path, reconcile_seconds=0)).test_client()
 
 
@@ -104,7 +206,7 @@ def reconcile(connection: sqlite_utils.Database, full: bool) -> dict:
 
 # --- nothing lost ---------------------------------------------------------------------------
 
-def test_the_fixture_is_a_schema_1_file_with_every_kind_of_row(old_db: Path) -> None:
+def test_the_fixture_is_a_schema_1_file_with_every_kind_of_row(old_db: Target) -> None:
     before = state(old_db)
     assert all(before[table] for table in ("figures", "sources", "disputes", "flags",
                                            "dirty_series", *UNCHANGED_TABLES))
@@ -114,7 +216,7 @@ def test_the_fixture_is_a_schema_1_file_with_every_kind_of_row(old_db: Path) -> 
     assert expected_merges(before["sources"]) == {2: 1, 4: 3, 6: 5, 7: 5}
 
 
-def test_upgrade_keeps_every_figure_version_dispute_flag_and_token(old_db: Path) -> None:
+def test_upgrade_keeps_every_figure_version_dispute_flag_and_token(old_db: Target) -> None:
     before = state(old_db)
     merges = expected_merges(before["sources"])
     upgrade(old_db).close()
@@ -167,7 +269,7 @@ def test_upgrade_keeps_every_figure_version_dispute_flag_and_token(old_db: Path)
                     for away, into in sorted(merges.items())]
 
 
-def test_the_api_serves_the_upgraded_file(old_db: Path) -> None:
+def test_the_api_serves_the_upgraded_file(old_db: Target) -> None:
     before = state(old_db)
     names = {s["id"]: s["name"] for s in before["sources"]}
     merges = expected_merges(before["sources"])
@@ -213,7 +315,7 @@ def test_the_api_serves_the_upgraded_file(old_db: Path) -> None:
 
 
 @pytest.mark.parametrize(("away", "into"), [(2, 1), (4, 3), (6, 5), (7, 5)])
-def test_a_merged_away_source_answers_404_naming_where_it_went(old_db: Path, away: int,
+def test_a_merged_away_source_answers_404_naming_where_it_went(old_db: Target, away: int,
                                                                into: int) -> None:
     client = client_for(old_db)
     for response in (client.get(f"{API}/sources/{away}"),
@@ -226,7 +328,7 @@ def test_a_merged_away_source_answers_404_naming_where_it_went(old_db: Path, awa
     assert "There is no source 999" in client.get(f"{API}/sources/999").get_json()["detail"]
 
 
-def test_a_new_figure_from_any_spelling_joins_the_oldest_source(old_db: Path) -> None:
+def test_a_new_figure_from_any_spelling_joins_the_oldest_source(old_db: Target) -> None:
     client = client_for(old_db)
     response = client.post(f"{API}/figures", headers={
         "Authorization": f"Bearer {FIXTURE['tokens']['editor']}"},
@@ -240,10 +342,9 @@ def test_a_new_figure_from_any_spelling_joins_the_oldest_source(old_db: Path) ->
 
 # --- flags after the upgrade ----------------------------------------------------------
 
-def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(old_db: Path,
-                                                                    tmp_path: Path) -> None:
-    twin = tmp_path / "twin.db"
-    shutil.copyfile(old_db, twin)
+def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(
+        old_db: Target, schema1: Callable[[str], Target]) -> None:
+    twin = schema1("twin")
     before = {f["id"]: f for f in state(old_db)["flags"]}
     incremental = upgrade(old_db)
     reconcile(incremental, full=False)
@@ -252,7 +353,7 @@ def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(old_db: Path,
     reconcile(full, full=True)
     full.close()
 
-    def flags_of(path: Path) -> list[dict[str, Any]]:
+    def flags_of(path: Target) -> list[dict[str, Any]]:
         return [{k: v for k, v in flag.items() if k not in ("created_at", "updated_at")}
                 for flag in state(path)["flags"]]
 
@@ -284,55 +385,85 @@ def test_the_next_run_rechecks_what_moved_and_flags_keep_their_ids(old_db: Path,
 
 # --- refusals and atomicity ------------------------------------------------------------
 
-def test_a_database_newer_than_the_code_is_refused_unchanged(old_db: Path) -> None:
-    conn = sqlite3.connect(old_db)
-    conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
-    conn.close()
-    content = old_db.read_bytes()
+def test_a_database_newer_than_the_code_is_refused_unchanged(old_db: Target) -> None:
+    set_version(old_db, db.SCHEMA_VERSION + 1)
+    before = state(old_db)
+    content = None if engines.is_url(old_db) else Path(old_db).read_bytes()
     with pytest.raises(db.SchemaVersionError) as refused:
         db.connect(old_db)
     message = str(refused.value)
     assert f"schema version {db.SCHEMA_VERSION + 1}" in message
     assert f"needs version {db.SCHEMA_VERSION}" in message
     assert "newer" in message
-    assert old_db.read_bytes() == content
+    assert user_version(old_db) == db.SCHEMA_VERSION + 1
+    assert state(old_db) == before
+    if content is not None:
+        assert Path(old_db).read_bytes() == content
 
 
-def test_a_failed_upgrade_leaves_the_file_as_it_was(old_db: Path) -> None:
-    conn = sqlite3.connect(old_db)
-    conn.execute("CREATE TRIGGER no_updates BEFORE UPDATE ON figures"
-                 " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
-    conn.commit()
-    conn.close()
+def refuse_updates(path: Target) -> None:
+    """A trigger that makes every UPDATE of figures fail (as a disk or a bug might)."""
+    if engines.is_url(path):
+        execute(path, "CREATE FUNCTION no_updates_fn() RETURNS trigger LANGUAGE plpgsql AS"
+                      " $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$",
+                "CREATE TRIGGER no_updates BEFORE UPDATE ON figures FOR EACH ROW"
+                " EXECUTE FUNCTION no_updates_fn()")
+    else:
+        execute(path, "CREATE TRIGGER no_updates BEFORE UPDATE ON figures"
+                      " BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+
+
+def test_a_failed_upgrade_leaves_the_file_as_it_was(old_db: Target) -> None:
+    refuse_updates(old_db)
     before = state(old_db)
-    with pytest.raises(sqlite3.IntegrityError, match="refused for the test"):
+    refused = psycopg.errors.RaiseException if engines.is_url(old_db) \
+        else sqlite3.IntegrityError
+    with pytest.raises(refused, match="refused for the test"):
         db.connect(old_db)
     assert user_version(old_db) == 1
     assert state(old_db) == before
-    columns = {row["name"] for row in rows(old_db, "PRAGMA table_info(figures)")}
-    assert "location_code" not in columns
-    assert not rows(old_db, "SELECT name FROM sqlite_master WHERE name = 'source_merges'")
-    conn = sqlite3.connect(old_db)
-    conn.execute("DROP TRIGGER no_updates")
-    conn.close()
+    assert "location_code" not in columns_of(old_db, "figures")
+    assert not has_table(old_db, "source_merges")
+    execute(old_db, "DROP TRIGGER no_updates" + (" ON figures" if engines.is_url(old_db)
+                                                 else ""))
     upgrade(old_db).close()
 
 
-def test_opening_an_upgraded_file_again_changes_nothing(old_db: Path) -> None:
+def test_opening_an_upgraded_file_again_changes_nothing(old_db: Target) -> None:
     upgrade(old_db).close()
     first = state(old_db)
     upgrade(old_db).close()
     assert state(old_db) == first
 
 
-def test_an_upgraded_file_has_the_schema_of_a_new_one(old_db: Path, tmp_path: Path) -> None:
-    """Same columns (types, defaults, keys), tables and indexes; only column order differs,
-    as ALTER TABLE appends."""
-    fresh = tmp_path / "fresh.db"
+def test_an_upgraded_file_has_the_schema_of_a_new_one(
+        old_db: Target, tmp_path: Path, engine: str,
+        request: pytest.FixtureRequest) -> None:
+    """Same columns (types, defaults, keys, collations), tables and indexes; only column
+    order differs, as ALTER TABLE appends."""
+    fresh = tmp_path / "fresh.db" if engine == "sqlite" \
+        else request.getfixturevalue("pg_cluster").create_database()
     db.connect(fresh).close()
     upgrade(old_db).close()
+    if engine == "postgresql":
+        engines.close_pool(str(fresh))
 
-    def shape(path: Path) -> dict[str, Any]:
+    def shape(path: Target) -> dict[str, Any]:
+        if engines.is_url(path):
+            return {
+                "tables": sorted(tuple(row.values()) for row in rows(
+                    path, "SELECT table_name, column_name, data_type, is_nullable,"
+                          " column_default, is_identity, collation_name"
+                          " FROM information_schema.columns"
+                          " WHERE table_schema = current_schema()")),
+                "indexes": sorted(tuple(row.values()) for row in rows(
+                    path, "SELECT tablename, indexname, indexdef FROM pg_indexes"
+                          " WHERE schemaname = current_schema()")),
+                "triggers": sorted(tuple(row.values()) for row in rows(
+                    path, "SELECT event_object_table, trigger_name, event_manipulation,"
+                          " action_timing, action_statement"
+                          " FROM information_schema.triggers")),
+            }
         tables = [r["name"] for r in rows(path, "SELECT name FROM sqlite_master WHERE"
                                                 " type = 'table' ORDER BY name")]
         return {
@@ -345,6 +476,11 @@ def test_an_upgraded_file_has_the_schema_of_a_new_one(old_db: Path, tmp_path: Pa
         }
 
     assert shape(old_db) == shape(fresh)
+    if engine == "postgresql":
+        assert rows(old_db, "SELECT collation_name FROM information_schema.columns WHERE"
+                            " table_name = 'figures' AND column_name = 'location_code'"
+                    ) == [{"collation_name": "nocase"}]
+        return
     collation = rows(old_db, "SELECT sql FROM sqlite_master WHERE name = 'figures'")[0]["sql"]
     assert "location_code TEXT COLLATE NOCASE" in collation
 
@@ -356,20 +492,21 @@ def test_migrations_are_numbered_steps_ending_at_the_schema_version() -> None:
     assert f"PRAGMA user_version = {db.SCHEMA_VERSION};" in db.SCHEMA_PATH.read_text()
 
 
-def test_the_command_line_upgrades_at_start_and_refuses_a_newer_file(old_db: Path,
-                                                                     tmp_path: Path) -> None:
-    newer = tmp_path / "newer.db"
-    shutil.copyfile(old_db, newer)
-    conn = sqlite3.connect(newer)
-    conn.execute("PRAGMA user_version = 7")
-    conn.close()
+def test_the_command_line_upgrades_at_start_and_refuses_a_newer_file(
+        old_db: Target, schema1: Callable[[str], Target]) -> None:
+    newer = schema1("newer")
+    set_version(newer, 7)
     runner = CliRunner()
     result = runner.invoke(main, ["reconcile", "--db", str(old_db)])
     assert result.exit_code == 0, result.output
     assert user_version(old_db) == db.SCHEMA_VERSION
-    content = newer.read_bytes()
+    before = state(newer)
+    content = None if engines.is_url(newer) else Path(newer).read_bytes()
     refused = runner.invoke(main, ["reconcile", "--db", str(newer)])
     assert refused.exit_code == 1
     assert "schema version 7" in refused.stderr
     assert f"needs version {db.SCHEMA_VERSION}" in refused.stderr
-    assert newer.read_bytes() == content
+    assert user_version(newer) == 7
+    assert state(newer) == before
+    if content is not None:
+        assert Path(newer).read_bytes() == content

@@ -26,7 +26,10 @@ successful run before it.
 
 Families are read outside any write lock and their flags written a batch per short
 transaction, so writers are never held up for the length of a run. A figure changed while
-the run reads it is marked dirty again and checked by the next run.
+the run reads it is marked dirty again and checked by the next run. A batch whose write
+the engine rolls back with "run it again" (a serialization failure or deadlock on
+PostgreSQL) is read, evaluated and written again (service/retry.py), so such a failure
+does not fail the run unless every try meets it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from collections.abc import Collection, Iterator, Sequence
 import sqlite_utils
 
 from .. import store
+from ..retry import retrying
 from .rules import (
     Dispute,
     Fact,
@@ -74,22 +78,23 @@ def execute(db: sqlite_utils.Database, run_id: int, *, full: bool,
     """
     holder = new_holder()
     deadline = time.monotonic() + wait_seconds
-    while not store.take_lease(db, holder, run_id, time.time(), LEASE_TTL_SECONDS):
+    while not retrying(lambda: store.take_lease(db, holder, run_id, time.time(),
+                                                LEASE_TTL_SECONDS)):
         if time.monotonic() >= deadline:
-            store.finish_run(db, run_id, "failed", {},
-                             error=f"another run held the lease for over {wait_seconds:g} s")
+            _finish(db, run_id, "failed", {},
+                    error=f"another run held the lease for over {wait_seconds:g} s")
             return store.get_run(db, run_id)
         time.sleep(LEASE_POLL_SECONDS)
     counts = dict.fromkeys(("series_checked", "figures_checked", "flags_opened",
                             "flags_closed"), 0)
     try:
         _check(db, run_id, holder, full, counts)
-        store.finish_run(db, run_id, "succeeded", counts)
+        _finish(db, run_id, "succeeded", counts)
     except Exception as error:  # a failed run is recorded, never raised into a scheduler
         log.exception("reconciliation run %s failed", run_id)
-        store.finish_run(db, run_id, "failed", counts, error=f"{type(error).__name__}: {error}")
+        _finish(db, run_id, "failed", counts, error=f"{type(error).__name__}: {error}")
     finally:
-        store.release_lease(db, holder)
+        retrying(lambda: store.release_lease(db, holder))
     return store.get_run(db, run_id)
 
 
@@ -100,6 +105,11 @@ MERGE_PAIRS = 2_000
 the series, or when new × series is at most MERGE_PAIRS; otherwise the series is re-checked
 whole: merging costs O(new × series) comparisons, a whole check O(series · log series)
 with larger constants (a bulk import gains whole series at once)."""
+
+
+def _finish(db: sqlite_utils.Database, run_id: int, status: str, counts: dict[str, int],
+            error: str | None = None) -> None:
+    retrying(lambda: store.finish_run(db, run_id, status, counts, error=error))
 
 
 def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
@@ -121,22 +131,38 @@ def _check(db: sqlite_utils.Database, run_id: int, holder: str, full: bool,
         sizes = store.family_sizes(db, sorted({store.family_of_series(key)
                                                for key in checked | additions_only}))
     for families in _batches(sizes, FIGURES_PER_BATCH):
-        additions = None
-        if checked is not None:
-            additions = _Additions(additions_only, rechecked, merged)
-        owned, series, figures = _evaluate(db, families, None if full else set(changed),
-                                           checked, additions)
+        # the batch is the unit of work: read, evaluate and write its flags again when the
+        # engine asks (service/retry.py); the failed try's write was rolled back whole, and
+        # the run's sets are put back as they were before the batch
+        before = (set(rechecked), set(merged), None if checked is None else set(checked))
+
+        def batch(families: list[str] = families) -> tuple[int, int, int]:
+            additions = None
+            if checked is not None:
+                additions = _Additions(additions_only, rechecked, merged)
+            owned, series, figures = _evaluate(db, families, None if full else set(changed),
+                                               checked, additions)
+            return series, figures, store.save_findings(
+                db, run_id, holder, LEASE_TTL_SECONDS, owned,
+                *((additions.partial, additions.merge) if additions else ()))
+
+        def again(before: tuple = before) -> None:
+            db.conn.rollback()
+            for current, saved in zip((rechecked, merged, checked), before, strict=True):
+                if current is not None:
+                    current.clear()
+                    current.update(saved)
+
+        series, figures, opened = retrying(batch, before_retry=again)
         counts["series_checked"] += series
         counts["figures_checked"] += figures
-        counts["flags_opened"] += store.save_findings(
-            db, run_id, holder, LEASE_TTL_SECONDS, owned,
-            *((additions.partial, additions.merge) if additions else ()))
+        counts["flags_opened"] += opened
     if checked is not None:
         # an emptied series is re-checked too
         counts["series_checked"] = len(checked | merged)
-    counts["flags_closed"] = store.close_unseen_flags(
+    counts["flags_closed"] = retrying(lambda: store.close_unseen_flags(
         db, run_id, holder, LEASE_TTL_SECONDS, None if full else sorted(checked or ()),
-        dirty, rechecked)
+        dirty, rechecked))
 
 
 class _Additions:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .. import db, store
 from ..memory import release_free_memory
+from ..retry import retrying
 from . import run
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def scheduled_run(db_path: Path) -> None:
     """The schedule's job: one incremental run, recorded like any other."""
     connection = db.connect(db_path)
     try:
-        queued = store.create_run(connection, "schedule", full=False)
+        queued = retrying(lambda: store.create_run(connection, "schedule", full=False))
         finished = run.execute(connection, queued["id"], full=False)
         log.info("scheduled reconciliation run %s %s: %s flags opened, %s closed",
                  finished["id"], finished["status"], finished["flags_opened"],
