@@ -21,7 +21,11 @@ from . import db, engines
 # parents before children, so foreign keys hold at every row
 TABLES = ("sources", "source_merges", "figures", "figure_versions", "disputes", "api_keys",
           "dirty_series", "dirty_figures", "reconciliation_runs", "reconciliation_lease",
-          "flags", "flag_figures", "idempotency_keys")
+          "flags", "flag_figures", "idempotency_keys", "web_secret")
+REPLACED = ("reconciliation_lease", "web_secret")
+"""Tables a new database may already have a row in (the lease's row; the pages' signing
+key, made when a server first starts): the target's rows go and the source's are copied,
+so the lease and signed-in page sessions carry over."""
 BATCH_ROWS = 2000
 
 
@@ -48,11 +52,12 @@ def _copy(src: db.Database, dst: db.Database, target_name: str) -> dict[str, int
     copied: dict[str, int] = {}
     with _snapshot(src), db.write_transaction(dst):
         for table in TABLES:
-            if table != "reconciliation_lease" and dst.execute(
+            if table not in REPLACED and dst.execute(
                     f"SELECT count(*) FROM {table}").fetchone()[0]:
                 raise CopyError(f"{target_name} already holds data (table {table}); copy "
                                 "into a new file or an empty database.")
-        dst.execute("DELETE FROM reconciliation_lease")  # the new schema's row: replaced
+        for table in REPLACED:
+            dst.execute(f"DELETE FROM {table}")
         for table in TABLES:
             copied[table] = 0
             with _reading(src, table) as (columns, fetch):
