@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from conftest import assert_problem, figure
 from pgcluster import PASSWORD, Cluster
 from realserver import cli, environment
+from test_upgrade import schema1_in_postgres
 
 from service import create_app, db, engines
 from service.cli import main
@@ -166,27 +167,12 @@ def test_a_schema_1_database_is_upgraded_by_the_same_numbered_steps(
     """The 1.0 release's database (tests/data/schema1.db), rebuilt in PostgreSQL at
     schema 1, is upgraded in place by the migration steps SQLite runs, to exactly the
     rows the upgraded SQLite file holds."""
-    original = Path(__file__).parent / "data" / "schema1.db"
     sqlite_copy = tmp_path / "schema1.db"
-    shutil.copy(original, sqlite_copy)
-    url = postgres.create_database()
-    with closing(sqlite3.connect(original)) as old, psycopg.connect(url) as new:
-        for statement in engines.POSTGRES_PREAMBLE:
-            new.execute(statement)
-        new.execute("UPDATE schema_version SET version = 1")
+    shutil.copy(Path(__file__).parent / "data" / "schema1.db", sqlite_copy)
+    url = schema1_in_postgres(postgres.create_database())
+    with closing(sqlite3.connect(sqlite_copy)) as old:
         tables = [name for name, in old.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
-        for (sql,) in old.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
-                                  " ORDER BY type = 'index', rowid"):
-            sql = sql.replace("    full INTEGER", '    "full" INTEGER')  # reserved in PG
-            new.execute(engines.postgres_ddl(sql))
-        for table in tables:
-            cursor = old.execute(f"SELECT * FROM {table}")
-            names = ", ".join(f'"{d[0]}"' for d in cursor.description)
-            marks = ", ".join("%s" for _ in cursor.description)
-            with new.cursor() as insert:
-                insert.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
-                                   cursor.fetchall())
     upgraded = {}
     started = utc_now()
 
