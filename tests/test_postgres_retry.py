@@ -197,6 +197,12 @@ def families(database: db.Database, conflict: str, number: int) -> None:
         for family in range(number) for n in range(6)])
 
 
+def run_counts(run_record: dict) -> dict[str, int]:
+    """What a run counted: a retried run must count as its clean twin did."""
+    return {key: run_record[key] for key in ("series_checked", "figures_checked",
+                                             "flags_opened", "flags_closed")}
+
+
 def full_run(url: str, full: bool = True) -> tuple[dict, list[tuple]]:
     """A run (full unless told) on `url`: its record, and every flag after it."""
     database = db.connect(url)
@@ -235,10 +241,7 @@ def test_a_run_whose_flag_write_fails_once_succeeds_with_the_same_flags(
         assert finished["status"] == "succeeded", finished["error"]
         assert writes_tried(url, "flags") > after + 2  # the refused batch was not the last
         assert flags == expected_flags
-        assert {key: finished[key] for key in ("series_checked", "figures_checked",
-                                               "flags_opened", "flags_closed")} == \
-            {key: expected_run[key] for key in ("series_checked", "figures_checked",
-                                                "flags_opened", "flags_closed")}
+        assert run_counts(finished) == run_counts(expected_run)
         assert count(url, "flag_figures") == count(clean, "flag_figures")
         assert count(url, "dirty_series") == 0
     finally:
@@ -269,10 +272,7 @@ def test_an_incremental_run_whose_write_fails_once_leaves_what_a_clean_one_leave
         assert finished["status"] == "succeeded", finished["error"]
         assert writes_tried(url, "flag_figures") > 3  # refused once, not in the last batch
         assert flags == expected_flags
-        assert {key: finished[key] for key in ("series_checked", "figures_checked",
-                                               "flags_opened", "flags_closed")} == \
-            {key: expected_run[key] for key in ("series_checked", "figures_checked",
-                                                "flags_opened", "flags_closed")}
+        assert run_counts(finished) == run_counts(expected_run)
         assert count(url, "flag_figures") == count(clean, "flag_figures")
         assert count(url, "dirty_series") == count(url, "dirty_figures") == 0
     finally:
